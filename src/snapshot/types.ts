@@ -1,0 +1,105 @@
+/**
+ * Contracts between the repository engine and the sources and restorers.
+ * Sources write into a SnapshotWriter; restorers read from a SnapshotReader.
+ * Paths are arrays of names, each a valid restic tree node name: not empty,
+ * not "." or "..", and without "/" or NUL.
+ */
+import type { Readable } from 'node:stream';
+
+/** Metadata of a node, in POSIX terms; the engine maps it to restic's fields. */
+export interface NodeMeta {
+  /** Permission bits and setuid, setgid and sticky (st_mode & 0o7777). */
+  mode: number;
+  mtime: Date;
+  atime?: Date;
+  ctime?: Date;
+  uid?: number;
+  gid?: number;
+  user?: string;
+  group?: string;
+  inode?: bigint;
+  deviceId?: bigint;
+  links?: number;
+}
+
+/** What the engine stored for one file's contents. */
+export interface SavedFile {
+  /** Bytes read from the stream. */
+  size: number;
+  /** Hex SHA-256 of the bytes read. */
+  sha256: string;
+}
+
+/**
+ * Receives the nodes of one snapshot, in any order, concurrently. Parent
+ * folders that were never added are created with default metadata.
+ */
+export interface SnapshotWriter {
+  addDir(path: readonly string[], meta: NodeMeta): void;
+  addSymlink(path: readonly string[], meta: NodeMeta, target: string): void;
+  /**
+   * Chunks, deduplicates and stores the stream's bytes as the file at
+   * `path`, and resolves once every byte is hashed and queued for storage.
+   */
+  addFile(
+    path: readonly string[],
+    meta: NodeMeta,
+    content: Readable | AsyncIterable<Uint8Array>,
+  ): Promise<SavedFile>;
+}
+
+/** A node read back from a snapshot's trees. */
+export interface TreeNode {
+  name: string;
+  type: 'file' | 'dir' | 'symlink' | 'dev' | 'chardev' | 'fifo' | 'socket';
+  /** Permission bits and setuid, setgid and sticky, in POSIX terms. */
+  mode: number;
+  mtime: Date;
+  atime?: Date;
+  ctime?: Date;
+  uid?: number;
+  gid?: number;
+  user?: string;
+  group?: string;
+  size?: number;
+  linkTarget?: string;
+  /** Content blob ids of a file, in order. */
+  content?: string[];
+  /** Tree id of a folder. */
+  subtree?: string;
+}
+
+/** Reads one snapshot's trees and file contents. */
+export interface SnapshotReader {
+  /** Returns the node at `path`, or undefined when there is none. */
+  lookup(path: readonly string[]): Promise<TreeNode | undefined>;
+  /** Returns the children of the folder at `path`, sorted by name. */
+  list(path: readonly string[]): Promise<TreeNode[]>;
+  /** Yields every node below `path`, depth first, parents before children. */
+  walk(path: readonly string[]): AsyncIterable<{ path: string[]; node: TreeNode }>;
+  /** Streams the contents of a file node. */
+  openFile(node: TreeNode): Readable;
+}
+
+/** Returns a writer whose paths are relative to `prefix` of `writer`. */
+export function scopeWriter(writer: SnapshotWriter, prefix: readonly string[]): SnapshotWriter {
+  return {
+    addDir: (path, meta) => writer.addDir([...prefix, ...path], meta),
+    addSymlink: (path, meta, target) => writer.addSymlink([...prefix, ...path], meta, target),
+    addFile: (path, meta, content) => writer.addFile([...prefix, ...path], meta, content),
+  };
+}
+
+/** Returns a reader whose paths are relative to `prefix` of `reader`. */
+export function scopeReader(reader: SnapshotReader, prefix: readonly string[]): SnapshotReader {
+  return {
+    lookup: (path) => reader.lookup([...prefix, ...path]),
+    list: (path) => reader.list([...prefix, ...path]),
+    async *walk(path) {
+      for await (const entry of reader.walk([...prefix, ...path])) {
+        yield { path: entry.path.slice(prefix.length), node: entry.node };
+      }
+    },
+    openFile: (node) => reader.openFile(node),
+  };
+}
