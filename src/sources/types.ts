@@ -75,6 +75,8 @@ export interface SourceManifestBase {
 export interface PostgresManifest extends SourceManifestBase {
   type: 'postgres';
   database: string;
+  /** Role that owned the database; a restore creates the database with it when it exists. */
+  databaseOwner?: string;
   serverVersion: string;
   serverVersionNum: number;
   pgDumpVersion: string;

@@ -1,0 +1,163 @@
+/**
+ * The data path of the archiver: each chunk is hashed on a worker, checked
+ * against the repository and the blobs in flight, and only when new is it
+ * compressed and sealed on a worker and handed to the repository's packer.
+ */
+import type { Repository } from '../repository/index.ts';
+import type { ByteBudget } from './byte-budget.ts';
+import type { BlobWorkerPool } from './worker-pool.ts';
+
+/** The part of Repository that the archiver's writer and reader use. */
+export type ArchiverRepository = Pick<
+  Repository,
+  | 'masterKeyBytes'
+  | 'compression'
+  | 'hasBlob'
+  | 'saveBlob'
+  | 'savePreparedBlob'
+  | 'loadBlob'
+  | 'flush'
+  | 'saveSnapshot'
+  | 'loadSnapshot'
+>;
+
+/** Counts of one snapshot's work; byte counts include tree blobs. */
+export interface ArchiveStats {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  /** Bytes read from file streams. */
+  bytesRead: number;
+  /** Plaintext bytes of blobs the repository did not have. */
+  bytesNew: number;
+  /** Bytes added to packs: sealed, and compressed where that helped. */
+  bytesStored: number;
+  /** Data blobs the repository did not have. */
+  blobsNew: number;
+  /** Data blobs found in the repository or already in flight in this snapshot. */
+  blobsKnown: number;
+  treesNew: number;
+  treesKnown: number;
+}
+
+/** Returns stats with every count at zero. */
+export function emptyStats(): ArchiveStats {
+  return {
+    files: 0,
+    dirs: 0,
+    symlinks: 0,
+    bytesRead: 0,
+    bytesNew: 0,
+    bytesStored: 0,
+    blobsNew: 0,
+    blobsKnown: 0,
+    treesNew: 0,
+    treesKnown: 0,
+  };
+}
+
+/** Saves data chunks through the worker pool, deduplicating within and across snapshots. */
+export class BlobSaver {
+  private readonly inFlight = new Set<string>();
+  private readonly pending = new Set<Promise<void>>();
+  private failure: unknown;
+  private readonly repo: ArchiverRepository;
+  private readonly pool: BlobWorkerPool;
+  private readonly budget: ByteBudget;
+  private readonly stats: ArchiveStats;
+
+  constructor(repo: ArchiverRepository, pool: BlobWorkerPool, budget: ByteBudget, stats: ArchiveStats) {
+    this.repo = repo;
+    this.pool = pool;
+    this.budget = budget;
+    this.stats = stats;
+  }
+
+  /**
+   * Saves every chunk of `chunks` and returns their blob ids in order. It
+   * resolves once each chunk is hashed and either known or queued for
+   * storage; `drain` waits for the storage. Pulling the next chunk waits
+   * while the byte budget is spent, which slows down a fast reader.
+   */
+  async saveChunks(chunks: AsyncIterable<Buffer>): Promise<string[]> {
+    const ids: Promise<string>[] = [];
+    for await (const chunk of chunks) {
+      this.throwIfFailed();
+      await this.budget.acquire(chunk.length);
+      const id = this.saveChunk(chunk);
+      // Rejections are collected by Promise.all below; this keeps them from
+      // being reported as unhandled while the loop is still reading.
+      id.catch(() => {});
+      ids.push(id);
+    }
+    return Promise.all(ids);
+  }
+
+  /** Waits until every queued blob is in the repository's packer; throws the first failure. */
+  async drain(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    this.throwIfFailed();
+  }
+
+  private async saveChunk(chunk: Buffer): Promise<string> {
+    const length = chunk.length;
+    let hashed;
+    try {
+      hashed = await this.pool.hash(chunk);
+    } catch (err) {
+      this.budget.release(length);
+      throw err;
+    }
+
+    const { id, data } = hashed;
+    if (this.inFlight.has(id) || this.repo.hasBlob('data', id)) {
+      this.stats.blobsKnown++;
+      this.budget.release(length);
+      return id;
+    }
+
+    this.inFlight.add(id);
+    this.stats.blobsNew++;
+    this.stats.bytesNew += length;
+    const storing = this.store(id, data).finally(() => {
+      this.inFlight.delete(id);
+      this.budget.release(length);
+    });
+    this.track(storing);
+    return id;
+  }
+
+  private async store(id: string, data: Buffer): Promise<void> {
+    const plaintextLength = data.length;
+    const { sealed, uncompressedLength } = await this.pool.seal(data);
+    const saved = await this.repo.savePreparedBlob({
+      type: 'data',
+      id,
+      sealed,
+      uncompressedLength,
+      plaintextLength,
+    });
+    this.stats.bytesStored += saved.storedBytes;
+    if (!saved.isNew) {
+      // Another writer on the same Repository stored it between our check and now.
+      this.stats.blobsNew--;
+      this.stats.blobsKnown++;
+      this.stats.bytesNew -= plaintextLength;
+    }
+  }
+
+  private track(storing: Promise<void>): void {
+    this.pending.add(storing);
+    storing.then(
+      () => this.pending.delete(storing),
+      (err: unknown) => {
+        this.failure ??= err;
+        this.pending.delete(storing);
+      },
+    );
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+}

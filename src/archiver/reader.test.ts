@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { LocalBackend } from '../backend/index.ts';
+import { Repository } from '../repository/index.ts';
+import { RepositorySnapshotReader } from './index.ts';
+import { removeTempFolders, resticOk, tempFolder, TEST_PASSWORD } from './test-support.ts';
+
+const MiB = 1024 * 1024;
+
+async function sha256OfStream(stream: AsyncIterable<Uint8Array>): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const data of stream) hash.update(data);
+  return hash.digest('hex');
+}
+
+describe('RepositorySnapshotReader', () => {
+  const files = new Map<string, Buffer>();
+  let source: string;
+  let repo: Repository;
+  let snapshotId: string;
+
+  before(async () => {
+    const root = tempFolder();
+    source = join(root, 'data');
+    const repoPath = join(root, 'repo');
+    await mkdir(join(source, 'sub', 'deeper'), { recursive: true });
+    files.set('large.bin', randomBytes(12 * MiB));
+    files.set('tab\tand "quote".txt', Buffer.from('odd name\n'));
+    files.set('sub/deeper/small.txt', Buffer.from('small\n'));
+    files.set('sub/empty', Buffer.alloc(0));
+    for (const [name, data] of files) await writeFile(join(source, name), data);
+    await symlink('../large.bin', join(source, 'sub', 'link'));
+
+    resticOk(repoPath, ['init']);
+    resticOk(repoPath, ['backup', source, '--host', 'reader-test']);
+    snapshotId = JSON.parse(resticOk(repoPath, ['snapshots', '--json']))[0].id;
+    repo = await Repository.open(new LocalBackend(repoPath), TEST_PASSWORD);
+  });
+  after(removeTempFolders);
+
+  it('reads files of a snapshot made by restic backup', async () => {
+    const reader = await RepositorySnapshotReader.open(repo, snapshotId);
+    const prefix = source.split('/').filter(Boolean);
+    for (const [name, data] of files) {
+      const node = await reader.lookup([...prefix, ...name.split('/')]);
+      assert.ok(node, `${name} is missing`);
+      assert.equal(node.type, 'file');
+      assert.equal(node.size, data.length, `size of ${name}`);
+      const want = createHash('sha256').update(data).digest('hex');
+      assert.equal(await sha256OfStream(reader.openFile(node)), want, `contents of ${name}`);
+    }
+  });
+
+  it('lists, walks and decodes symlinks and folders', async () => {
+    const reader = await RepositorySnapshotReader.open(repo, snapshotId);
+    const prefix = source.split('/').filter(Boolean);
+    const top = (await reader.list(prefix)).map((n) => n.name);
+    assert.deepEqual(top, ['large.bin', 'sub', 'tab\tand "quote".txt']);
+    const link = await reader.lookup([...prefix, 'sub', 'link']);
+    assert.equal(link?.type, 'symlink');
+    assert.equal(link?.linkTarget, '../large.bin');
+    const sub = await reader.lookup([...prefix, 'sub']);
+    assert.equal(sub?.type, 'dir');
+    assert.equal(sub?.mode, 0o755);
+    const walked: string[] = [];
+    for await (const entry of reader.walk(prefix)) walked.push(entry.path.slice(prefix.length).join('/'));
+    assert.deepEqual(walked, [
+      'large.bin',
+      'sub',
+      'sub/deeper',
+      'sub/deeper/small.txt',
+      'sub/empty',
+      'sub/link',
+      'tab\tand "quote".txt',
+    ]);
+  });
+
+  it('returns undefined for a missing path and rejects listing a file', async () => {
+    const reader = await RepositorySnapshotReader.open(repo, snapshotId);
+    const prefix = source.split('/').filter(Boolean);
+    assert.equal(await reader.lookup([...prefix, 'nothing']), undefined);
+    assert.equal(await reader.lookup([...prefix, 'large.bin', 'below']), undefined);
+    await assert.rejects(reader.list([...prefix, 'large.bin']), { code: 'ERR_SNAPSHOT_PATH_INVALID' });
+    await assert.rejects(reader.list([...prefix, 'nothing']), /does not exist in snapshot/);
+  });
+
+  it('keeps at most readAhead blob loads running', async () => {
+    let running = 0;
+    let peak = 0;
+    const counting = {
+      loadSnapshot: (id: string) => repo.loadSnapshot(id),
+      async loadBlob(type: 'data' | 'tree', id: string) {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        try {
+          return await repo.loadBlob(type, id);
+        } finally {
+          running--;
+        }
+      },
+    };
+    const reader = await RepositorySnapshotReader.open(counting, snapshotId, { readAhead: 3 });
+    const node = await reader.lookup([...source.split('/').filter(Boolean), 'large.bin']);
+    assert.ok(node?.content && node.content.length >= 5, 'large.bin has several blobs');
+    peak = 0;
+    const want = createHash('sha256').update(files.get('large.bin')!).digest('hex');
+    assert.equal(await sha256OfStream(reader.openFile(node)), want);
+    assert.equal(peak, 3);
+  });
+});

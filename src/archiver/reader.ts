@@ -1,0 +1,142 @@
+/**
+ * The SnapshotReader over a Repository: it walks a snapshot's trees, loading
+ * each tree blob once while it stays in a small cache, and streams file
+ * contents blob by blob with a few blobs loaded ahead in parallel.
+ */
+import { Readable } from 'node:stream';
+import { BackupError } from '../errors/index.ts';
+import type { SnapshotJson } from '../repository/index.ts';
+import type { SnapshotReader, TreeNode } from '../snapshot/index.ts';
+import type { ArchiverRepository } from './blob-saver.ts';
+import { pathError } from './dir-tree.ts';
+import { parseGoTime } from './go-format.ts';
+import { decodeTree } from './tree.ts';
+
+/** Options of a RepositorySnapshotReader. */
+export interface SnapshotReaderOptions {
+  /** Blobs of a file loaded ahead of the one being read (default 4). */
+  readAhead?: number;
+  /** Decoded trees kept in memory (default 256). */
+  treeCacheSize?: number;
+}
+
+type ReaderRepository = Pick<ArchiverRepository, 'loadBlob' | 'loadSnapshot'>;
+
+/** Reads one snapshot of a Repository. */
+export class RepositorySnapshotReader implements SnapshotReader {
+  readonly snapshotId: string;
+  readonly snapshot: SnapshotJson;
+  private readonly repo: ReaderRepository;
+  private readonly readAhead: number;
+  private readonly cacheSize: number;
+  private readonly trees = new Map<string, Promise<TreeNode[]>>();
+
+  /** Loads the snapshot `snapshotId` (a full id) and returns a reader of it. */
+  static async open(
+    repo: ReaderRepository,
+    snapshotId: string,
+    options: SnapshotReaderOptions = {},
+  ): Promise<RepositorySnapshotReader> {
+    const snapshot = await repo.loadSnapshot(snapshotId);
+    return new RepositorySnapshotReader(repo, snapshotId, snapshot, options);
+  }
+
+  constructor(
+    repo: ReaderRepository,
+    snapshotId: string,
+    snapshot: SnapshotJson,
+    options: SnapshotReaderOptions = {},
+  ) {
+    this.repo = repo;
+    this.snapshotId = snapshotId;
+    this.snapshot = snapshot;
+    this.readAhead = Math.max(1, options.readAhead ?? 4);
+    this.cacheSize = Math.max(1, options.treeCacheSize ?? 256);
+  }
+
+  /** Returns the node at `path`, or undefined when there is none. The empty path is the root folder. */
+  async lookup(path: readonly string[]): Promise<TreeNode | undefined> {
+    let node: TreeNode = this.rootNode();
+    for (const name of path) {
+      if (node.type !== 'dir' || node.subtree === undefined) return undefined;
+      const children = await this.loadTree(node.subtree);
+      const child = children.find((c) => c.name === name);
+      if (child === undefined) return undefined;
+      node = child;
+    }
+    return node;
+  }
+
+  /** Returns the children of the folder at `path`, sorted by name as restic sorts them. */
+  async list(path: readonly string[]): Promise<TreeNode[]> {
+    const node = await this.lookup(path);
+    if (node === undefined) throw pathError(path, `does not exist in snapshot ${this.snapshotId}`);
+    if (node.type !== 'dir' || node.subtree === undefined) {
+      throw pathError(path, `is a ${node.type}, not a folder, in snapshot ${this.snapshotId}`);
+    }
+    return [...(await this.loadTree(node.subtree))];
+  }
+
+  /** Yields every node below `path`, depth first, parents before children. */
+  async *walk(path: readonly string[]): AsyncIterable<{ path: string[]; node: TreeNode }> {
+    for (const node of await this.list(path)) {
+      const childPath = [...path, node.name];
+      yield { path: childPath, node };
+      if (node.type === 'dir') yield* this.walk(childPath);
+    }
+  }
+
+  /** Streams the contents of a file node, loading up to `readAhead` blobs at once. */
+  openFile(node: TreeNode): Readable {
+    if (node.type !== 'file') {
+      throw new BackupError('ERR_USAGE', `node ${node.name} is a ${node.type}, not a file`);
+    }
+    return Readable.from(this.blobs(node.content ?? []), { objectMode: false });
+  }
+
+  private async *blobs(ids: readonly string[]): AsyncGenerator<Buffer> {
+    const loading: Promise<Buffer>[] = [];
+    let next = 0;
+    const fill = () => {
+      while (next < ids.length && loading.length < this.readAhead) {
+        const blob = this.repo.loadBlob('data', ids[next++]!);
+        // Awaited in order below; this keeps a failure of a blob loaded ahead
+        // from being reported as unhandled when the stream is closed early.
+        blob.catch(() => {});
+        loading.push(blob);
+      }
+    };
+    fill();
+    while (loading.length > 0) {
+      const blob = await loading.shift()!;
+      fill();
+      yield blob;
+    }
+  }
+
+  private rootNode(): TreeNode {
+    return {
+      name: '',
+      type: 'dir',
+      mode: 0o755,
+      mtime: parseGoTime(this.snapshot.time),
+      subtree: this.snapshot.tree,
+    };
+  }
+
+  /** Loads and decodes a tree, sharing one load between concurrent callers. */
+  private loadTree(id: string): Promise<TreeNode[]> {
+    const cached = this.trees.get(id);
+    if (cached) {
+      // Re-inserting moves the entry to the end, so the map's order is least recently used first.
+      this.trees.delete(id);
+      this.trees.set(id, cached);
+      return cached;
+    }
+    const loading = this.repo.loadBlob('tree', id).then((blob) => decodeTree(id, blob));
+    loading.catch(() => this.trees.delete(id));
+    this.trees.set(id, loading);
+    if (this.trees.size > this.cacheSize) this.trees.delete(this.trees.keys().next().value!);
+    return loading;
+  }
+}

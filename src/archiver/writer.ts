@@ -1,0 +1,246 @@
+/**
+ * The SnapshotWriter over a Repository: files are chunked, hashed,
+ * deduplicated, compressed and sealed through a worker pool while the folder
+ * tree grows in memory; `finish` writes the trees bottom-up, flushes the
+ * packs and index, then stores the snapshot (the write order that restic's
+ * design document, "Read and Write Ordering", requires).
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { userInfo } from 'node:os';
+import type { Readable } from 'node:stream';
+import { Chunker, type ChunkerOptions } from '../chunker/index.ts';
+import { BackupError } from '../errors/index.ts';
+import { silentLogger, type Logger } from '../log/index.ts';
+import type { SnapshotJson } from '../repository/index.ts';
+import type { NodeMeta, SavedFile, SnapshotWriter } from '../snapshot/index.ts';
+import { BlobSaver, emptyStats, type ArchiverRepository, type ArchiveStats } from './blob-saver.ts';
+import { ByteBudget } from './byte-budget.ts';
+import { insertEntry, newDir, removeEntry, saveTrees, type FileEntry } from './dir-tree.ts';
+import { formatGoTime } from './go-format.ts';
+import { encodeTree, type EncodableNode } from './tree.ts';
+import { BlobWorkerPool } from './worker-pool.ts';
+
+/** Options of a RepositorySnapshotWriter. */
+export interface SnapshotWriterOptions {
+  /** Time of the snapshot and of folders made as parents; now when unset. */
+  time?: Date;
+  logger?: Logger;
+  /** Worker threads for hashing, compression and sealing; the number of cores when unset. */
+  workers?: number;
+  /** Chunk bytes read but not yet stored, across all files (default 64 MiB). */
+  maxInFlightBytes?: number;
+  /** Chunker limits; the defaults give chunks of 512 KiB to 8 MiB. */
+  chunker?: Partial<ChunkerOptions>;
+}
+
+/** What `finish` writes into the snapshot besides the tree. */
+export interface FinishOptions {
+  tags: string[];
+  /** Paths the snapshot is said to contain, as `restic snapshots` shows them. */
+  paths: string[];
+  hostname: string;
+  username: string;
+  /** Id of the snapshot this one was made against. */
+  parent?: string;
+  /** Written as `program_version`, such as "bgapp-backup 0.1.0". */
+  programVersion: string;
+}
+
+/** Outcome of `finish`. */
+export interface FinishResult {
+  snapshotId: string;
+  /** Id of the snapshot's root tree. */
+  treeId: string;
+  stats: ArchiveStats;
+}
+
+const DEFAULT_MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
+
+/** Mode of folders that were never added but hold added nodes. */
+const PARENT_DIR_MODE = 0o755;
+
+/** Writes one snapshot into a Repository; call `finish` or `abort` exactly once. */
+export class RepositorySnapshotWriter implements SnapshotWriter {
+  /** Running counts; final once `finish` resolves. */
+  readonly stats: ArchiveStats = emptyStats();
+  readonly time: Date;
+  private readonly repo: ArchiverRepository;
+  private readonly options: SnapshotWriterOptions;
+  private readonly logger: Logger;
+  private readonly root = newDir();
+  private readonly budget: ByteBudget;
+  private pool: BlobWorkerPool | undefined;
+  private saver: BlobSaver | undefined;
+  private state: 'open' | 'finishing' | 'done' = 'open';
+  private activeFiles = 0;
+
+  constructor(repo: ArchiverRepository, options: SnapshotWriterOptions = {}) {
+    this.repo = repo;
+    this.options = options;
+    this.time = options.time ?? new Date();
+    this.logger = options.logger ?? silentLogger;
+    this.budget = new ByteBudget(options.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES);
+  }
+
+  /** Adds a folder; a folder made earlier as a parent takes this metadata. */
+  addDir(path: readonly string[], meta: NodeMeta): void {
+    this.checkOpen();
+    insertEntry(this.root, path, newDir(meta));
+  }
+
+  /** Adds a symbolic link pointing at `target`. */
+  addSymlink(path: readonly string[], meta: NodeMeta, target: string): void {
+    this.checkOpen();
+    insertEntry(this.root, path, { kind: 'symlink', meta, target });
+    this.stats.symlinks++;
+  }
+
+  /**
+   * Chunks, deduplicates and stores the stream as the file at `path`. It
+   * resolves once every byte is hashed and queued; `finish` waits for the
+   * storage. When the stream fails, the path is free again and the stream's
+   * error is thrown as is.
+   */
+  async addFile(
+    path: readonly string[],
+    meta: NodeMeta,
+    content: Readable | AsyncIterable<Uint8Array>,
+  ): Promise<SavedFile> {
+    this.checkOpen();
+    const entry: FileEntry = { kind: 'file', meta, size: 0, content: undefined };
+    insertEntry(this.root, path, entry);
+    this.activeFiles++;
+    try {
+      const hash = createHash('sha256');
+      const counter = { bytes: 0 };
+      const chunks = chunkContent(content, hash, counter, this.options.chunker ?? {});
+      entry.content = await this.blobSaver().saveChunks(chunks);
+      entry.size = counter.bytes;
+      this.stats.files++;
+      this.stats.bytesRead += counter.bytes;
+      return { size: counter.bytes, sha256: hash.digest('hex') };
+    } catch (err) {
+      removeEntry(this.root, path, entry);
+      throw err;
+    } finally {
+      this.activeFiles--;
+    }
+  }
+
+  /** Waits for stored blobs, writes the trees, flushes the repository and saves the snapshot. */
+  async finish(options: FinishOptions): Promise<FinishResult> {
+    this.checkOpen();
+    if (this.activeFiles > 0) {
+      throw new BackupError(
+        'ERR_USAGE',
+        `snapshot finish was called while ${this.activeFiles} files are still being added; ` +
+          'await every addFile first',
+      );
+    }
+    this.state = 'finishing';
+    try {
+      await this.saver?.drain();
+      const treeId = await this.writeTrees();
+      await this.repo.flush();
+      const snapshotId = await this.repo.saveSnapshot(this.snapshotJson(treeId, options));
+      this.logger.info({ snapshotId, treeId, stats: this.stats }, 'snapshot saved');
+      return { snapshotId, treeId, stats: this.stats };
+    } finally {
+      this.state = 'done';
+      await this.pool?.close();
+    }
+  }
+
+  /**
+   * Stops the snapshot: later adds fail with ERR_ABORTED and no snapshot is
+   * saved. Blobs already stored are flushed to the index, where a later
+   * backup can reuse them and `restic prune` can remove them.
+   */
+  async abort(): Promise<void> {
+    if (this.state === 'done') return;
+    this.state = 'done';
+    await this.pool?.close();
+    await this.saver?.drain().catch((err: unknown) => {
+      this.logger.debug({ err }, 'blob failed while the snapshot was aborted');
+    });
+    await this.repo.flush();
+  }
+
+  private checkOpen(): void {
+    if (this.state === 'open') return;
+    throw new BackupError('ERR_ABORTED', 'snapshot writer is finished or aborted; start a new one');
+  }
+
+  /** Returns the BlobSaver, starting the worker pool on first use. */
+  private blobSaver(): BlobSaver {
+    if (this.saver) return this.saver;
+    this.pool = new BlobWorkerPool({
+      keyBytes: this.repo.masterKeyBytes(),
+      compression: this.repo.compression,
+      size: this.options.workers,
+    });
+    this.saver = new BlobSaver(this.repo, this.pool, this.budget, this.stats);
+    return this.saver;
+  }
+
+  private async writeTrees(): Promise<string> {
+    const parentMeta: NodeMeta = { mode: PARENT_DIR_MODE, mtime: this.time };
+    let trees = 0;
+    const treeId = await saveTrees(this.root, parentMeta, async (nodes) => {
+      trees++;
+      return this.saveTree(nodes);
+    });
+    this.stats.dirs = trees - 1;
+    return treeId;
+  }
+
+  private async saveTree(nodes: EncodableNode[]): Promise<string> {
+    const blob = encodeTree(nodes);
+    const saved = await this.repo.saveBlob('tree', blob);
+    if (saved.isNew) {
+      this.stats.treesNew++;
+      this.stats.bytesNew += blob.length;
+      this.stats.bytesStored += saved.storedBytes;
+    } else {
+      this.stats.treesKnown++;
+    }
+    return saved.id;
+  }
+
+  private snapshotJson(treeId: string, options: FinishOptions): SnapshotJson {
+    const snapshot: SnapshotJson = {
+      time: formatGoTime(this.time),
+      tree: treeId,
+      paths: options.paths,
+      hostname: options.hostname,
+      username: options.username,
+    };
+    if (options.parent !== undefined) snapshot.parent = options.parent;
+    const { uid, gid } = userInfo();
+    if (uid > 0) snapshot.uid = uid;
+    if (gid > 0) snapshot.gid = gid;
+    if (options.tags.length > 0) snapshot.tags = options.tags;
+    snapshot.program_version = options.programVersion;
+    return snapshot;
+  }
+}
+
+/** Yields the chunks of `content`, feeding every byte to `hash` and counting them. */
+async function* chunkContent(
+  content: Readable | AsyncIterable<Uint8Array>,
+  hash: Hash,
+  counter: { bytes: number },
+  options: Partial<ChunkerOptions>,
+): AsyncGenerator<Buffer> {
+  const chunker = new Chunker(options);
+  for await (const data of content as AsyncIterable<unknown>) {
+    if (!(data instanceof Uint8Array)) {
+      throw new BackupError('ERR_USAGE', 'file stream yielded a string; read it without an encoding');
+    }
+    hash.update(data);
+    counter.bytes += data.length;
+    yield* chunker.push(data);
+  }
+  const last = chunker.finish();
+  if (last) yield last;
+}

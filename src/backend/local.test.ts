@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, writeFileSync, utimesSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { isBackupError } from '../errors/index.ts';
+import { runBackendConformance } from './conformance.ts';
+import { LocalBackend } from './local.ts';
+
+function tempFolder(): string {
+  return mkdtempSync(join(tmpdir(), 'bgapp-backend-'));
+}
+
+runBackendConformance('LocalBackend', async () => {
+  const root = tempFolder();
+  const backend = new LocalBackend(join(root, 'repo'));
+  await backend.create();
+  return { backend, dispose: () => rm(root, { recursive: true, force: true }) };
+});
+
+describe('LocalBackend', () => {
+  it('rejects save when the folder is missing', async () => {
+    const root = tempFolder();
+    const missing = join(root, 'no-such-folder');
+    const backend = new LocalBackend(missing);
+    await assert.rejects(
+      backend.save({ type: 'data', name: 'ab'.repeat(32) }, Buffer.from('x')),
+      (err) => isBackupError(err, 'ERR_BACKEND_IO') && err.message.includes(missing),
+    );
+    await assert.rejects(backend.list('snapshots'), (err) => isBackupError(err, 'ERR_BACKEND_IO'));
+    await rm(root, { recursive: true });
+  });
+
+  it('rejects save when the folder is not writable', async () => {
+    const root = tempFolder();
+    const backend = new LocalBackend(join(root, 'repo'));
+    await backend.create();
+    chmodSync(join(root, 'repo', 'snapshots'), 0o555);
+    // Root ignores mode bits, so the write runs as the unprivileged user "nobody".
+    chmodSync(root, 0o755);
+    const script = `
+      import { LocalBackend } from ${JSON.stringify(join(import.meta.dirname, 'local.ts'))};
+      const b = new LocalBackend(${JSON.stringify(join(root, 'repo'))});
+      try { await b.save({ type: 'snapshots', name: '${'cd'.repeat(32)}' }, Buffer.from('x')); console.log('saved'); }
+      catch (err) { console.log(err.code + ' ' + err.message); }`;
+    const output = execFileSync(
+      'runuser',
+      ['-u', 'nobody', '--', process.execPath, '--input-type=module', '-e', script],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.match(output, /^ERR_BACKEND_IO /);
+    assert.ok(output.includes(join(root, 'repo', 'snapshots')), output);
+    await rm(root, { recursive: true });
+  });
+
+  it('ignores leftover temporary files in list and removes old ones', async () => {
+    const root = tempFolder();
+    const backend = new LocalBackend(join(root, 'repo'));
+    await backend.create();
+    const leftover = join(root, 'repo', 'data', 'ab', `~$${'ab'.repeat(32)}.123456.tmp`);
+    writeFileSync(leftover, 'partial');
+    const fresh = join(root, 'repo', 'index', `~$${'cd'.repeat(32)}.654321.tmp`);
+    writeFileSync(fresh, 'partial');
+    const hourAgo = new Date(Date.now() - 3600_000);
+    utimesSync(leftover, hourAgo, hourAgo);
+
+    assert.deepEqual(await backend.list('data'), []);
+    assert.deepEqual(await backend.list('index'), []);
+    assert.equal((await backend.listLeftovers()).length, 2);
+    assert.equal(await backend.removeLeftovers(60_000), 1);
+    assert.deepEqual(readdirSync(join(root, 'repo', 'data', 'ab')), []);
+    assert.equal(readdirSync(join(root, 'repo', 'index')).length, 1);
+    await rm(root, { recursive: true });
+  });
+});

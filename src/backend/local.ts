@@ -1,0 +1,259 @@
+/**
+ * A backend for a local folder, such as a OneDrive folder kept in sync by the
+ * OneDrive client. Layout as restic's local backend: `config`, `keys/<id>`,
+ * `data/<first two hex digits>/<id>`, and so on.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BackupError, errorMessage } from '../errors/index.ts';
+import type { Backend, ByteRange, FileHandle, FileInfo, FileType, LeftoverFile } from './types.ts';
+
+/**
+ * Temporary files start with `~$` and end with `.tmp` because the OneDrive
+ * sync client uploads neither names starting with `~$` nor `.tmp` files, so a
+ * half-written file never syncs.
+ */
+const TEMP_PREFIX = '~$';
+const TEMP_SUFFIX = '.tmp';
+
+/** Tells whether a file name is one of our temporary names. */
+export function isTemporaryName(name: string): boolean {
+  return name.startsWith(TEMP_PREFIX) || name.endsWith(TEMP_SUFFIX);
+}
+
+const FOLDERS: Record<Exclude<FileType, 'config'>, string> = {
+  data: 'data',
+  index: 'index',
+  keys: 'keys',
+  locks: 'locks',
+  snapshots: 'snapshots',
+};
+
+/** Stores a repository in a folder of the local file system. */
+export class LocalBackend implements Backend {
+  readonly location: string;
+
+  constructor(root: string) {
+    this.location = root;
+  }
+
+  async create(): Promise<void> {
+    await this.wrap('create the repository folder', this.location, async () => {
+      await mkdir(this.location, { recursive: true });
+      for (const folder of Object.values(FOLDERS)) {
+        await mkdir(join(this.location, folder), { recursive: true });
+      }
+      for (let i = 0; i < 256; i++) {
+        await mkdir(join(this.location, 'data', i.toString(16).padStart(2, '0')), {
+          recursive: true,
+        });
+      }
+    });
+  }
+
+  async save(handle: FileHandle, data: Uint8Array): Promise<void> {
+    const path = this.pathOf(handle);
+    const folder = this.folderOf(handle);
+    const temp = join(
+      folder,
+      `${TEMP_PREFIX}${handle.name}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`,
+    );
+    await this.wrap('write', path, async () => {
+      await this.ensureFolder(handle, folder);
+      const file = await open(temp, 'wx', 0o600);
+      try {
+        await file.writeFile(data);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(temp, path);
+      await syncFolder(folder);
+    }).catch(async (err: unknown) => {
+      await unlink(temp).catch(() => undefined);
+      throw err;
+    });
+  }
+
+  async load(handle: FileHandle, range?: ByteRange): Promise<Buffer> {
+    const path = this.pathOf(handle);
+    return this.wrap('read', path, async () => {
+      const file = await open(path, 'r');
+      try {
+        if (!range) return await file.readFile();
+        const buffer = Buffer.alloc(range.length);
+        let done = 0;
+        while (done < range.length) {
+          const { bytesRead } = await file.read(
+            buffer,
+            done,
+            range.length - done,
+            range.offset + done,
+          );
+          if (bytesRead === 0) {
+            throw new Error(`file ends before byte ${range.offset + range.length}`);
+          }
+          done += bytesRead;
+        }
+        return buffer;
+      } finally {
+        await file.close();
+      }
+    });
+  }
+
+  async stat(handle: FileHandle): Promise<FileInfo | undefined> {
+    const path = this.pathOf(handle);
+    return this.wrap('stat', path, async () => {
+      try {
+        const info = await stat(path);
+        return { name: handle.name, size: info.size };
+      } catch (err) {
+        if (isCode(err, 'ENOENT')) return undefined;
+        throw err;
+      }
+    });
+  }
+
+  async list(type: FileType): Promise<FileInfo[]> {
+    if (type === 'config') {
+      const info = await this.stat({ type, name: 'config' });
+      return info ? [info] : [];
+    }
+    const folder = join(this.location, FOLDERS[type]);
+    const folders = type === 'data' ? await this.subfolders(folder) : [folder];
+    const out: FileInfo[] = [];
+    for (const dir of folders) {
+      for (const entry of await this.filesIn(dir)) {
+        if (!isTemporaryName(entry.name)) out.push({ name: entry.name, size: entry.size });
+      }
+    }
+    return out;
+  }
+
+  async remove(handle: FileHandle): Promise<void> {
+    const path = this.pathOf(handle);
+    await this.wrap('delete', path, () => rm(path, { force: true }));
+  }
+
+  async listLeftovers(): Promise<LeftoverFile[]> {
+    const out: LeftoverFile[] = [];
+    const folders = [this.location];
+    for (const folder of Object.values(FOLDERS)) folders.push(join(this.location, folder));
+    folders.push(...(await this.subfolders(join(this.location, FOLDERS.data))));
+    for (const dir of folders) {
+      for (const entry of await this.filesIn(dir)) {
+        if (!isTemporaryName(entry.name)) continue;
+        const path = join(dir, entry.name).slice(this.location.length + 1);
+        out.push({ path, size: entry.size, modified: entry.modified });
+      }
+    }
+    return out;
+  }
+
+  async removeLeftovers(olderThanMillis: number): Promise<number> {
+    const cutoff = Date.now() - olderThanMillis;
+    let removed = 0;
+    for (const leftover of await this.listLeftovers()) {
+      if (leftover.modified.getTime() > cutoff) continue;
+      const path = join(this.location, leftover.path);
+      await this.wrap('delete', path, () => rm(path, { force: true }));
+      removed++;
+    }
+    return removed;
+  }
+
+  private folderOf(handle: FileHandle): string {
+    if (handle.type === 'config') return this.location;
+    const folder = join(this.location, FOLDERS[handle.type]);
+    return handle.type === 'data' ? join(folder, handle.name.slice(0, 2)) : folder;
+  }
+
+  private pathOf(handle: FileHandle): string {
+    if (handle.type === 'config') return join(this.location, 'config');
+    if (handle.name.length < 2 || handle.name.includes('/') || handle.name.startsWith('.')) {
+      throw new BackupError('ERR_BACKEND_IO', `invalid ${handle.type} file name "${handle.name}"`);
+    }
+    return join(this.folderOf(handle), handle.name);
+  }
+
+  /** Creates a missing data subfolder; any other missing folder is an error. */
+  private async ensureFolder(handle: FileHandle, folder: string): Promise<void> {
+    if (handle.type !== 'data') return;
+    try {
+      await mkdir(folder);
+    } catch (err) {
+      if (!isCode(err, 'EEXIST')) throw err;
+    }
+  }
+
+  private async subfolders(folder: string): Promise<string[]> {
+    const entries = await this.readFolder(folder);
+    return entries.filter((e) => e.isDirectory()).map((e) => join(folder, e.name));
+  }
+
+  private async filesIn(folder: string): Promise<{ name: string; size: number; modified: Date }[]> {
+    const out = [];
+    for (const entry of await this.readFolder(folder)) {
+      if (!entry.isFile()) continue;
+      const path = join(folder, entry.name);
+      const info = await stat(path).catch((err: unknown) => {
+        if (isCode(err, 'ENOENT')) return undefined;
+        throw wrapIo('stat', path, err);
+      });
+      if (info) out.push({ name: entry.name, size: info.size, modified: info.mtime });
+    }
+    return out;
+  }
+
+  /** Lists a folder; only a data subfolder may be missing (it is created on first save). */
+  private async readFolder(folder: string) {
+    try {
+      return await readdir(folder, { withFileTypes: true });
+    } catch (err) {
+      const dataFolder = join(this.location, FOLDERS.data);
+      if (isCode(err, 'ENOENT') && folder.startsWith(dataFolder + '/')) return [];
+      throw wrapIo('list', folder, err);
+    }
+  }
+
+  private async wrap<T>(action: string, path: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw err instanceof BackupError ? err : wrapIo(action, path, err);
+    }
+  }
+}
+
+/** Flushes a folder's entries so a rename survives a power loss (POSIX fsync on a directory). */
+async function syncFolder(folder: string): Promise<void> {
+  const dir = await open(folder, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+function isCode(err: unknown, code: string): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === code;
+}
+
+function wrapIo(action: string, path: string, err: unknown): BackupError {
+  let hint = 'check that the folder exists and is writable';
+  if (isCode(err, 'ENOENT')) hint = 'the file or folder does not exist; check the repository path';
+  if (isCode(err, 'EACCES') || isCode(err, 'EPERM')) {
+    hint = 'permission denied; check the owner and mode of the folder';
+  }
+  if (isCode(err, 'ENOSPC')) hint = 'the disk is full; free space and retry';
+  return new BackupError(
+    'ERR_BACKEND_IO',
+    `failed to ${action} ${path}: ${errorMessage(err)} (${hint})`,
+    {
+      cause: err,
+    },
+  );
+}

@@ -1,0 +1,107 @@
+/**
+ * `backup`: one snapshot of every configured source (or those named with
+ * --source), then plain copies when the config enables them.
+ */
+import { userInfo } from 'node:os';
+import { RepositorySnapshotReader, RepositorySnapshotWriter } from '../../archiver/index.ts';
+import type { Config } from '../../config/index.ts';
+import { isBackupError } from '../../errors/index.ts';
+import { runBackup } from '../../job/backup.ts';
+import type { BackupJobResult, SnapshotSession } from '../../job/backup.ts';
+import { createSources } from '../../job/sources.ts';
+import { TOOL_VERSION } from '../../job/version.ts';
+import { findOneDriveFolder, writePlainCopies } from '../../onedrive/index.ts';
+import type { Repository } from '../../repository/index.ts';
+import { openRepository } from '../context.ts';
+import type { CommandContext } from '../context.ts';
+import { EXIT_OK, EXIT_WARNINGS } from '../exit-codes.ts';
+import { formatBytes, printResult } from '../output.ts';
+
+/** Runs the backup; exit 3 when the snapshot was written with warnings. */
+export async function runBackupCommand(ctx: CommandContext, only: string[]): Promise<number> {
+  const { repo, config } = await openRepository(ctx, { configRequired: true });
+  if (!config) throw new Error('backup needs a config');
+  const sources = createSources(config.sources, only);
+  const lock = await repo.lock({ exclusive: false });
+  let result: BackupJobResult;
+  try {
+    result = await runBackup({
+      sources,
+      openSession: async () => openSession(repo, ctx, config),
+      hostname: config.backup.hostname,
+      before: config.backup.before,
+      after: config.backup.after,
+      logger: ctx.logger,
+      onEvent: ctx.progress.listener,
+      signal: ctx.signal,
+    });
+    if (config.plain_copies.enabled) await writeCopies(ctx, repo, config, result);
+  } finally {
+    await lock.release().catch((err: unknown) => ctx.logger.warn({ err }, 'failed to remove the lock'));
+  }
+  ctx.progress.done();
+  printResult(
+    ctx.options,
+    {
+      snapshot_id: result.snapshotId,
+      stored_bytes: result.storedBytes,
+      warnings: result.warnings,
+      sources: result.manifest.sources.map((s) => ({ type: s.type, name: s.name })),
+    },
+    () => [
+      ...result.warnings.map((w) => `warning: ${w.source}: ${w.item}: ${w.message}`),
+      `snapshot ${result.snapshotId.slice(0, 8)} saved, ${formatBytes(result.storedBytes)} added` +
+        (result.warnings.length > 0 ? `, with ${result.warnings.length} warnings` : ''),
+    ],
+  );
+  return result.warnings.length > 0 ? EXIT_WARNINGS : EXIT_OK;
+}
+
+function openSession(repo: Repository, ctx: CommandContext, config: Config): SnapshotSession {
+  const writer = new RepositorySnapshotWriter(repo, { logger: ctx.logger });
+  return {
+    addDir: (path, meta) => writer.addDir(path, meta),
+    addSymlink: (path, meta, target) => writer.addSymlink(path, meta, target),
+    addFile: (path, meta, content) => writer.addFile(path, meta, content),
+    abort: () => writer.abort(),
+    async finish(meta) {
+      const done = await writer.finish({
+        ...meta,
+        hostname: meta.hostname || config.backup.hostname,
+        username: userInfo().username,
+        programVersion: `bgapp-backup ${TOOL_VERSION}`,
+      });
+      return { snapshotId: done.snapshotId, storedBytes: done.stats.bytesStored };
+    },
+  };
+}
+
+async function writeCopies(
+  ctx: CommandContext,
+  repo: Repository,
+  config: Config,
+  result: BackupJobResult,
+): Promise<void> {
+  try {
+    const folder = await findOneDriveFolder({ configured: config.onedrive.folder });
+    const reader = await RepositorySnapshotReader.open(repo, result.snapshotId);
+    const filesFolders = Object.fromEntries(
+      config.sources.flatMap((s) => (s.type === 'files' ? [[s.name, s.plain_copy_folder]] : [])),
+    );
+    const report = await writePlainCopies({
+      reader,
+      manifests: result.manifest.sources,
+      oneDriveFolder: folder.path,
+      keep: config.plain_copies.keep,
+      time: new Date(result.manifest.startedAt),
+      filesFolders,
+      logger: ctx.logger,
+      onEvent: ctx.progress.listener,
+      signal: ctx.signal,
+    });
+    for (const failed of report.failed) result.warnings.push(failed);
+  } catch (err) {
+    if (!isBackupError(err)) throw err;
+    result.warnings.push({ source: 'plain_copies', item: '', kind: 'other', message: err.message });
+  }
+}

@@ -1,0 +1,26 @@
+/** `check`: verifies the repository's structure and, with --read-data, every byte. */
+import { openRepository } from '../context.ts';
+import type { CommandContext } from '../context.ts';
+import { EXIT_FAILURE, EXIT_OK, EXIT_WARNINGS } from '../exit-codes.ts';
+import { printResult } from '../output.ts';
+
+/** Runs the check; exit 1 on errors, 3 on warnings only (such as unreferenced packs). */
+export async function runCheck(ctx: CommandContext, readData: boolean): Promise<number> {
+  const { repo } = await openRepository(ctx, { configRequired: false });
+  const lock = await repo.lock({ exclusive: false });
+  try {
+    const report = await repo.check({ readData, onEvent: ctx.progress.listener });
+    ctx.progress.done();
+    printResult(ctx.options, report, () => [
+      ...report.errors.map((p) => `error: ${p.file}: ${p.message}`),
+      ...report.warnings.map((p) => `warning: ${p.file}: ${p.message}`),
+      report.errors.length === 0
+        ? `no errors were found${readData ? ' (all data read)' : ''}`
+        : `${report.errors.length} errors found; the repository is damaged`,
+    ]);
+    if (report.errors.length > 0) return EXIT_FAILURE;
+    return report.warnings.length > 0 ? EXIT_WARNINGS : EXIT_OK;
+  } finally {
+    await lock.release();
+  }
+}

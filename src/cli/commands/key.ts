@@ -1,0 +1,69 @@
+/**
+ * `key list|add|remove ID|passwd`: manages the repository's keys. New
+ * passwords come from BGAPP_BACKUP_NEW_PASSWORD or the file named by
+ * BGAPP_BACKUP_NEW_PASSWORD_FILE, never from the command line.
+ */
+import { readFile } from 'node:fs/promises';
+import { BackupError, errorMessage } from '../../errors/index.ts';
+import { openRepository } from '../context.ts';
+import type { CommandContext } from '../context.ts';
+import { EXIT_OK } from '../exit-codes.ts';
+import { printResult } from '../output.ts';
+
+/** Runs one `key` subcommand. */
+export async function runKey(ctx: CommandContext, args: string[]): Promise<number> {
+  const [action, id] = args;
+  const { repo } = await openRepository(ctx, { configRequired: false });
+  switch (action) {
+    case 'list': {
+      const keys = await repo.listKeys();
+      printResult(ctx.options, keys, () =>
+        keys.map((k) => `${k.current ? '*' : ' '} ${k.id.slice(0, 8)}  ${k.username}@${k.hostname}  ${k.created}`),
+      );
+      return EXIT_OK;
+    }
+    case 'add': {
+      const newId = await repo.addKey(await readNewPassword());
+      printResult(ctx.options, { id: newId }, () => [`added key ${newId.slice(0, 8)}`]);
+      return EXIT_OK;
+    }
+    case 'remove': {
+      if (!id) throw new BackupError('ERR_USAGE', 'key remove needs the id of the key (see `key list`)');
+      const match = (await repo.listKeys()).filter((k) => k.id.startsWith(id));
+      if (match.length !== 1 || !match[0]) {
+        throw new BackupError('ERR_USAGE', `key id ${id} matches ${match.length} keys; give a longer prefix`);
+      }
+      await repo.removeKey(match[0].id);
+      printResult(ctx.options, { removed: match[0].id }, () => [`removed key ${match[0]?.id.slice(0, 8)}`]);
+      return EXIT_OK;
+    }
+    case 'passwd': {
+      const newId = await repo.changePassword(await readNewPassword());
+      printResult(ctx.options, { id: newId }, () => [
+        `changed the password; new key ${newId.slice(0, 8)}`,
+        'update BGAPP_BACKUP_PASSWORD or the password file before the next backup',
+      ]);
+      return EXIT_OK;
+    }
+    default:
+      throw new BackupError('ERR_USAGE', `unknown key action ${String(action)}; use list, add, remove ID or passwd`);
+  }
+}
+
+async function readNewPassword(): Promise<string> {
+  const direct = process.env.BGAPP_BACKUP_NEW_PASSWORD;
+  if (direct) return direct;
+  const file = process.env.BGAPP_BACKUP_NEW_PASSWORD_FILE;
+  if (file) {
+    try {
+      const text = (await readFile(file, 'utf8')).trim();
+      if (text) return text;
+    } catch (err) {
+      throw new BackupError('ERR_PASSWORD_MISSING', `cannot read ${file}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+  throw new BackupError(
+    'ERR_PASSWORD_MISSING',
+    'no new password; set BGAPP_BACKUP_NEW_PASSWORD or BGAPP_BACKUP_NEW_PASSWORD_FILE',
+  );
+}

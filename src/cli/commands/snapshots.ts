@@ -1,0 +1,29 @@
+/** `snapshots`: lists the snapshots in the repository, oldest first. */
+import { openRepository } from '../context.ts';
+import type { CommandContext } from '../context.ts';
+import { EXIT_OK } from '../exit-codes.ts';
+import { printResult } from '../output.ts';
+
+/** Lists snapshots with their time, host, tags and paths. */
+export async function runSnapshots(ctx: CommandContext): Promise<number> {
+  const { repo } = await openRepository(ctx, { configRequired: false });
+  const entries = (await repo.listSnapshots()).sort((a, b) =>
+    a.snapshot.time < b.snapshot.time ? -1 : a.snapshot.time > b.snapshot.time ? 1 : 0,
+  );
+  const json = entries.map(({ id, snapshot }) => ({
+    id,
+    short_id: id.slice(0, 8),
+    time: snapshot.time,
+    hostname: snapshot.hostname,
+    tags: snapshot.tags ?? [],
+    paths: snapshot.paths,
+    program_version: snapshot.program_version,
+  }));
+  printResult(ctx.options, json, () => [
+    ...json.map(
+      (s) => `${s.short_id}  ${s.time.slice(0, 19).replace('T', ' ')}  ${s.hostname ?? ''}  ${s.tags.join(',')}`,
+    ),
+    `${json.length} snapshots`,
+  ]);
+  return EXIT_OK;
+}

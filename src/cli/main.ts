@@ -1,0 +1,148 @@
+/**
+ * Entry point of the `bgapp-backup` command line: parses the global options,
+ * runs one command, maps errors to exit codes, and turns SIGINT and SIGTERM
+ * into a clean stop that releases the repository lock.
+ */
+import { parseArgs } from 'node:util';
+import { BackupError, errorMessage, isBackupError } from '../errors/index.ts';
+import { runBackupCommand } from './commands/backup.ts';
+import { runCheck } from './commands/check.ts';
+import { runInit } from './commands/init.ts';
+import { runKey } from './commands/key.ts';
+import { runLs } from './commands/ls.ts';
+import { runRestoreCommand } from './commands/restore.ts';
+import { runSnapshots } from './commands/snapshots.ts';
+import { runUnlock } from './commands/unlock.ts';
+import type { CommandContext, GlobalOptions } from './context.ts';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, EXIT_WARNINGS, exitCodeFor } from './exit-codes.ts';
+import { ProgressLine, createCliLogger } from './output.ts';
+
+const USAGE = `usage: bgapp-backup [--config FILE] [--repo DIR] [--json] [--quiet] [--verbose] COMMAND
+
+commands:
+  init                        create the repository
+  backup [--source NAME]...   back up the configured sources into one snapshot
+  restore SNAPSHOT [options]  restore a snapshot (id, unique prefix or "latest")
+      --source NAME           the source to restore (default: all that have a target)
+      --target-url URL        postgres: database to restore into
+      --table SCHEMA.TABLE    postgres: restore only this table (repeatable)
+      --roles                 postgres: create the dump's missing roles first
+      --jobs N                postgres: parallel pg_restore (writes a temporary dump file)
+      --bucket NAME           s3: restore only this bucket
+      --target-bucket NAME    s3: bucket to restore into
+      --target-endpoint URL   s3: another S3 service than the configured one
+      --target-dir DIR        files: folder to restore into
+      --force                 replace a target that is not empty
+  snapshots                   list snapshots
+  ls SNAPSHOT [PATH]          list the files of a snapshot
+  check [--read-data]         verify the repository (--read-data reads every byte)
+  unlock                      remove stale locks
+  key list|add|remove ID|passwd   manage passwords (new one from BGAPP_BACKUP_NEW_PASSWORD)
+
+The repository password comes from BGAPP_BACKUP_PASSWORD, BGAPP_BACKUP_PASSWORD_FILE
+or the config's repository.password_file. Exit codes: 0 success, 1 failure,
+2 invalid command line or config, 3 finished with warnings.`;
+
+const COMMAND_OPTIONS = {
+  config: { type: 'string' },
+  repo: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  quiet: { type: 'boolean', short: 'q', default: false },
+  verbose: { type: 'boolean', short: 'v', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+  source: { type: 'string', multiple: true },
+  'target-url': { type: 'string' },
+  table: { type: 'string', multiple: true },
+  roles: { type: 'boolean', default: false },
+  jobs: { type: 'string' },
+  bucket: { type: 'string' },
+  'target-bucket': { type: 'string' },
+  'target-endpoint': { type: 'string' },
+  'target-dir': { type: 'string' },
+  force: { type: 'boolean', default: false },
+  'read-data': { type: 'boolean', default: false },
+} as const;
+
+/** Parsed command line. */
+export type ParsedArgs = ReturnType<typeof parseCommandLine>;
+
+function parseCommandLine(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: COMMAND_OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new BackupError('ERR_USAGE', `${errorMessage(err)}; run bgapp-backup --help`, { cause: err });
+  }
+}
+
+/** Runs the command line and returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  const stop = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort(new BackupError('ERR_ABORTED', `stopped by ${signal}`));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+
+  let ctx: CommandContext | undefined;
+  try {
+    const parsed = parseCommandLine(argv);
+    const [command, ...rest] = parsed.positionals;
+    if (parsed.values.help || !command) {
+      process.stdout.write(`${USAGE}\n`);
+      return command || parsed.values.help ? EXIT_OK : EXIT_USAGE;
+    }
+    const options: GlobalOptions = {
+      config: parsed.values.config,
+      repo: parsed.values.repo,
+      json: parsed.values.json,
+      quiet: parsed.values.quiet,
+      verbose: parsed.values.verbose,
+    };
+    const progress = new ProgressLine(options);
+    ctx = { options, progress, logger: createCliLogger(options, progress), signal: controller.signal, warnings: 0 };
+    const code = await runCommand(ctx, command, rest, parsed);
+    return code === EXIT_OK && ctx.warnings > 0 ? EXIT_WARNINGS : code;
+  } catch (err) {
+    ctx?.progress.done();
+    const code = isBackupError(err) ? err.code : undefined;
+    process.stderr.write(`error: ${errorMessage(err)}\n`);
+    if (ctx?.options.verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    return code ? exitCodeFor(code) : EXIT_FAILURE;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+async function runCommand(
+  ctx: CommandContext,
+  command: string,
+  rest: string[],
+  parsed: ParsedArgs,
+): Promise<number> {
+  switch (command) {
+    case 'init':
+      return runInit(ctx);
+    case 'backup':
+      return runBackupCommand(ctx, parsed.values.source ?? []);
+    case 'restore':
+      return runRestoreCommand(ctx, rest[0], parsed);
+    case 'snapshots':
+      return runSnapshots(ctx);
+    case 'ls':
+      return runLs(ctx, rest[0], rest[1]);
+    case 'check':
+      return runCheck(ctx, parsed.values['read-data']);
+    case 'unlock':
+      return runUnlock(ctx);
+    case 'key':
+      return runKey(ctx, rest);
+    default:
+      throw new BackupError('ERR_USAGE', `unknown command ${command}; run bgapp-backup --help`);
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}

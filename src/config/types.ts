@@ -1,0 +1,48 @@
+/** Types of a loaded and validated config. */
+import type {
+  FilesSourceConfig,
+  PostgresSourceConfig,
+  S3SourceConfig,
+} from '../sources/index.ts';
+
+/** Environment variables, as in `process.env`. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Folder of BGAPP_Backups that receives a `files` source's plain copies. */
+export type PlainCopyFolder = 'configs' | 'logs';
+
+/** A `files` source with the folder its plain copies go to. */
+export interface FilesSourceSettings extends FilesSourceConfig {
+  plain_copy_folder: PlainCopyFolder;
+}
+
+/**
+ * A validated source. The `secret_access_key` of an s3 source is a non-enumerable
+ * property, so it is left out of JSON and logs.
+ */
+export type ConfiguredSource = PostgresSourceConfig | S3SourceConfig | FilesSourceSettings;
+
+/** A validated config with defaults filled, `~` expanded and secrets read. */
+export interface Config {
+  /** Absolute path of the file the config was read from. */
+  file: string;
+  onedrive: {
+    /** Absolute OneDrive folder; found automatically when unset. */
+    folder?: string;
+  };
+  repository: {
+    /** Absolute, or relative to the OneDrive folder. */
+    path: string;
+    /** Absolute path of the repository password file. */
+    password_file?: string;
+  };
+  backup: {
+    hostname: string;
+    /** Shell command run before the backup. */
+    before?: string;
+    /** Shell command run after the backup, also when it failed. */
+    after?: string;
+  };
+  plain_copies: { enabled: boolean; keep: number };
+  sources: ConfiguredSource[];
+}

@@ -1,0 +1,99 @@
+/**
+ * zstd compression of blobs and of unpacked files, as repository format
+ * version 2 stores them (restic design document, "Unpacked Data Format").
+ */
+import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { BackupError, errorMessage } from '../errors/index.ts';
+import { open, seal } from './seal.ts';
+import type { MasterKey } from './master-key.ts';
+
+/** First plaintext byte of a version 2 unpacked file whose rest is zstd-compressed JSON. */
+const ENCODING_ZSTD = 2;
+
+/** Level 3 is zstd's default level. */
+const ZSTD_LEVEL = 3;
+
+/** Compresses bytes with zstd. */
+export function compress(plaintext: Uint8Array): Buffer {
+  return zstdCompressSync(plaintext, {
+    params: {
+      [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL,
+      [constants.ZSTD_c_checksumFlag]: 1,
+    },
+  });
+}
+
+/**
+ * Decompresses zstd bytes; `expectedLength`, when known, bounds the output.
+ * Throws ERR_REPO_CORRUPT when the data is not valid zstd or has the wrong length.
+ */
+export function decompress(data: Uint8Array, expectedLength?: number): Buffer {
+  let out: Buffer;
+  try {
+    out = zstdDecompressSync(data);
+  } catch (err) {
+    throw new BackupError('ERR_REPO_CORRUPT', `invalid zstd data: ${errorMessage(err)}`, {
+      cause: err,
+    });
+  }
+  if (expectedLength !== undefined && out.length !== expectedLength) {
+    throw new BackupError(
+      'ERR_REPO_CORRUPT',
+      `decompressed blob has ${out.length} bytes, the index says ${expectedLength}`,
+    );
+  }
+  return out;
+}
+
+/** A blob compressed (when asked) and sealed, ready to be appended to a pack. */
+export interface SealedBlob {
+  sealed: Buffer;
+  /** Plaintext length when the blob was compressed; absent for a blob stored as is. */
+  uncompressedLength?: number;
+}
+
+/**
+ * Compresses (when `compressIt` is true and it helps) and seals a blob's
+ * plaintext. Uses only the raw key, so it runs in worker threads too.
+ */
+export function sealBlob(key: MasterKey, plaintext: Uint8Array, compressIt: boolean): SealedBlob {
+  if (compressIt && plaintext.length > 0) {
+    const packed = compress(plaintext);
+    if (packed.length < plaintext.length) {
+      return { sealed: seal(key, packed), uncompressedLength: plaintext.length };
+    }
+  }
+  return { sealed: seal(key, plaintext) };
+}
+
+/** Opens a sealed blob and decompresses it when `uncompressedLength` is given. */
+export function openBlob(key: MasterKey, sealed: Uint8Array, uncompressedLength?: number): Buffer {
+  const plaintext = open(key, sealed);
+  if (uncompressedLength === undefined) return plaintext;
+  return decompress(plaintext, uncompressedLength);
+}
+
+/** Seals a JSON document as a version 2 unpacked file: 0x02 || zstd(JSON). */
+export function sealUnpacked(key: MasterKey, json: Uint8Array): Buffer {
+  const packed = compress(json);
+  const plaintext = Buffer.allocUnsafe(packed.length + 1);
+  plaintext[0] = ENCODING_ZSTD;
+  packed.copy(plaintext, 1);
+  return seal(key, plaintext);
+}
+
+/**
+ * Opens an unpacked file (index, snapshot, lock) and returns its JSON bytes.
+ * Accepts plain JSON (first byte '{' or '[') as version 1 and older writers
+ * store it, and 0x02 || zstd(JSON).
+ */
+export function openUnpacked(key: MasterKey, sealed: Uint8Array): Buffer {
+  const plaintext = open(key, sealed);
+  const first = plaintext[0];
+  if (first === 0x7b || first === 0x5b) return plaintext;
+  if (first === ENCODING_ZSTD) return decompress(plaintext.subarray(1));
+  throw new BackupError(
+    'ERR_REPO_CORRUPT',
+    `unknown encoding version ${String(first)} of an unpacked file`,
+  );
+}

@@ -1,0 +1,22 @@
+/** Public API of the crypto module: master keys, sealing, compression and scrypt. */
+export {
+  MASTER_KEY_BYTES,
+  generateMasterKey,
+  masterKeyFromBytes,
+  masterKeyToBytes,
+  masterKeyFromJson,
+  masterKeyToJson,
+  type MasterKey,
+  type MasterKeyJson,
+} from './master-key.ts';
+export { SEAL_OVERHEAD, open, seal, verifyMac } from './seal.ts';
+export {
+  compress,
+  decompress,
+  openBlob,
+  openUnpacked,
+  sealBlob,
+  sealUnpacked,
+  type SealedBlob,
+} from './compress.ts';
+export { deriveKey, newKdfParams, type KdfParams } from './kdf.ts';

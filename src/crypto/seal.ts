@@ -1,0 +1,71 @@
+/**
+ * Authenticated encryption as restic does it: AES-256-CTR with a random
+ * 16-byte IV, then Poly1305-AES over the ciphertext, stored as
+ * IV || CIPHERTEXT || MAC (restic design document, "Keys, Encryption and MAC").
+ */
+import { createCipheriv, randomBytes } from 'node:crypto';
+import sodium from 'sodium-native';
+import { BackupError } from '../errors/index.ts';
+import type { MasterKey } from './master-key.ts';
+
+const IV_BYTES = 16;
+const MAC_BYTES = 16;
+
+/** Bytes that sealing adds to a plaintext: the IV and the MAC. */
+export const SEAL_OVERHEAD = IV_BYTES + MAC_BYTES;
+
+/** Encrypts and authenticates `plaintext`, returning IV || ciphertext || MAC. */
+export function seal(key: MasterKey, plaintext: Uint8Array): Buffer {
+  const iv = randomBytes(IV_BYTES);
+  const out = Buffer.allocUnsafe(plaintext.length + SEAL_OVERHEAD);
+  iv.copy(out, 0);
+  const cipher = createCipheriv('aes-256-ctr', key.encryption, iv);
+  const body = cipher.update(plaintext);
+  body.copy(out, IV_BYTES);
+  cipher.final();
+  const ciphertext = out.subarray(IV_BYTES, IV_BYTES + plaintext.length);
+  const mac = out.subarray(IV_BYTES + plaintext.length);
+  computeMac(key, iv, ciphertext, mac);
+  return out;
+}
+
+/**
+ * Checks the MAC of IV || ciphertext || MAC and decrypts it.
+ * Throws ERR_REPO_CORRUPT when the data is too short or the MAC does not match.
+ */
+export function open(key: MasterKey, sealed: Uint8Array): Buffer {
+  if (!verifyMac(key, sealed)) {
+    throw new BackupError(
+      'ERR_REPO_CORRUPT',
+      'ciphertext verification failed: the data is damaged or was written with another key',
+    );
+  }
+  const iv = sealed.subarray(0, IV_BYTES);
+  const ciphertext = sealed.subarray(IV_BYTES, sealed.length - MAC_BYTES);
+  const decipher = createCipheriv('aes-256-ctr', key.encryption, iv);
+  const plaintext = decipher.update(ciphertext);
+  decipher.final();
+  return plaintext;
+}
+
+/** Tells whether the MAC of IV || ciphertext || MAC matches, without decrypting. */
+export function verifyMac(key: MasterKey, sealed: Uint8Array): boolean {
+  if (sealed.length < SEAL_OVERHEAD) return false;
+  const iv = sealed.subarray(0, IV_BYTES);
+  const ciphertext = sealed.subarray(IV_BYTES, sealed.length - MAC_BYTES);
+  const expected = Buffer.allocUnsafe(MAC_BYTES);
+  computeMac(key, iv, ciphertext, expected);
+  return sodium.sodium_memcmp(expected, sealed.subarray(sealed.length - MAC_BYTES));
+}
+
+/**
+ * Computes Poly1305-AES: the one-time key is r || AES-128_k(nonce). libsodium's
+ * crypto_onetimeauth clamps r itself, so r is passed as stored.
+ */
+function computeMac(key: MasterKey, nonce: Uint8Array, ciphertext: Uint8Array, out: Buffer): void {
+  const aes = createCipheriv('aes-128-ecb', key.macK, null);
+  aes.setAutoPadding(false);
+  const s = aes.update(nonce);
+  const oneTimeKey = Buffer.concat([key.macR, s]);
+  sodium.crypto_onetimeauth(out, ciphertext, oneTimeKey);
+}

@@ -1,0 +1,169 @@
+/**
+ * The main job: one snapshot of the whole stack. Runs the `before` command,
+ * reads every source into one snapshot, writes manifest.json, records the
+ * snapshot, and runs the `after` command whatever happened.
+ */
+import { hostname as osHostname } from 'node:os';
+import { BackupError, errorMessage, isBackupError } from '../errors/index.ts';
+import type { Logger, ProgressListener, Warning } from '../log/index.ts';
+import { scopeReader, scopeWriter } from '../snapshot/index.ts';
+import type { SnapshotReader, SnapshotWriter } from '../snapshot/index.ts';
+import type { Source, SourceManifest } from '../sources/index.ts';
+import { runHookOrThrow } from './hooks.ts';
+import { MANIFEST_FORMAT, writeManifest } from './manifest.ts';
+import type { Manifest } from './manifest.ts';
+import { TOOL_VERSION } from './version.ts';
+
+/** A snapshot being written: the writer plus the calls that end it. */
+export interface SnapshotSession extends SnapshotWriter {
+  /** Writes the trees and the snapshot file; returns the snapshot id. */
+  finish(meta: { tags: string[]; paths: string[]; hostname: string }): Promise<{
+    snapshotId: string;
+    storedBytes: number;
+  }>;
+  /** Drops the snapshot; packs already written stay for a later backup to reuse. */
+  abort(): Promise<void>;
+}
+
+/** Options of `runBackup`. */
+export interface BackupJobOptions {
+  sources: Source[];
+  /** Opens a snapshot session on the locked repository. */
+  openSession(): Promise<SnapshotSession>;
+  /** The newest earlier snapshot, for metadata fast paths; optional. */
+  parent?: SnapshotReader;
+  hostname?: string;
+  before?: string;
+  after?: string;
+  logger: Logger;
+  onEvent: ProgressListener;
+  signal: AbortSignal;
+}
+
+/** Outcome of a backup that wrote a snapshot. */
+export interface BackupJobResult {
+  snapshotId: string;
+  storedBytes: number;
+  warnings: Warning[];
+  manifest: Manifest;
+}
+
+/** Tag given to every snapshot that holds source `name`. */
+export function sourceTag(source: { type: string; name: string }): string {
+  return `${source.type}:${source.name}`;
+}
+
+/** Tag of a snapshot whose run reported warnings (such as unreadable files). */
+export const PARTIAL_TAG = 'partial';
+
+/**
+ * Runs one backup of every source. Throws when any source fails, and then no
+ * snapshot is written. The after command runs in every case; when it fails
+ * the error says whether a snapshot was kept.
+ */
+export async function runBackup(options: BackupJobOptions): Promise<BackupJobResult> {
+  const hookEnv = { BGAPP_BACKUP_PHASE: 'before' };
+  let result: BackupJobResult | undefined;
+  let failure: unknown;
+  try {
+    if (options.before) {
+      options.onEvent({ type: 'phase', phase: 'before command' });
+      await runHookOrThrow('before', options.before, hookEnv, options.signal);
+    }
+    result = await backUpSources(options);
+  } catch (err) {
+    failure = err;
+  }
+
+  if (options.after) {
+    const env = {
+      BGAPP_BACKUP_PHASE: 'after',
+      BGAPP_BACKUP_STATUS: failure ? 'failed' : 'succeeded',
+      BGAPP_BACKUP_SNAPSHOT: result?.snapshotId ?? '',
+    };
+    try {
+      options.onEvent({ type: 'phase', phase: 'after command' });
+      await runHookOrThrow('after', options.after, env);
+    } catch (err) {
+      const kept = result
+        ? `snapshot ${result.snapshotId.slice(0, 8)} was kept`
+        : 'no snapshot was kept';
+      const previous = failure ? `; the backup had already failed: ${errorMessage(failure)}` : '';
+      throw new BackupError('ERR_HOOK_FAILED', `${errorMessage(err)} (${kept})${previous}`, {
+        cause: failure ?? err,
+      });
+    }
+  }
+  if (failure !== undefined) throw failure;
+  if (!result) throw new Error('backup finished without a result');
+  return result;
+}
+
+async function backUpSources(options: BackupJobOptions): Promise<BackupJobResult> {
+  const startedAt = new Date().toISOString();
+  const hostname = options.hostname ?? osHostname();
+  const warnings: Warning[] = [];
+  const session = await options.openSession();
+  const manifests: SourceManifest[] = [];
+  try {
+    for (const source of options.sources) {
+      manifests.push(await backUpSource(source, session, warnings, options));
+    }
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      tool: { name: 'bgapp-backup', version: TOOL_VERSION, node: process.version },
+      hostname,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      warnings: warnings.map((w) => ({ ...w })),
+      sources: manifests,
+    };
+    await writeManifest(session, manifest);
+    options.onEvent({ type: 'phase', phase: 'writing snapshot' });
+    const tags = options.sources.map(sourceTag);
+    if (warnings.length > 0) tags.push(PARTIAL_TAG);
+    const paths = options.sources.map((s) => `/${s.type}/${s.name}`);
+    const { snapshotId, storedBytes } = await session.finish({ tags, paths, hostname });
+    options.logger.info({ snapshotId, storedBytes, warnings: warnings.length }, 'snapshot saved');
+    return { snapshotId, storedBytes, warnings, manifest };
+  } catch (err) {
+    await session.abort().catch((abortErr: unknown) => {
+      options.logger.warn({ err: abortErr }, 'failed to clean up the aborted snapshot');
+    });
+    throw err;
+  }
+}
+
+async function backUpSource(
+  source: Source,
+  session: SnapshotSession,
+  warnings: Warning[],
+  options: BackupJobOptions,
+): Promise<SourceManifest> {
+  const prefix = [source.type, source.name];
+  const logger = options.logger.child({ source: source.name });
+  options.onEvent({ type: 'source-start', source: source.name });
+  try {
+    const manifest = await source.backup({
+      writer: scopeWriter(session, prefix),
+      parent: options.parent ? scopeReader(options.parent, prefix) : undefined,
+      logger,
+      signal: options.signal,
+      onEvent: options.onEvent,
+      warn(warning) {
+        warnings.push(warning);
+        logger.warn({ item: warning.item, kind: warning.kind }, warning.message);
+        options.onEvent({ type: 'warning', warning });
+      },
+    });
+    options.onEvent({ type: 'source-done', source: source.name });
+    return manifest;
+  } catch (err) {
+    if (isBackupError(err)) {
+      throw new BackupError(err.code, `source ${source.name}: ${err.message}`, { cause: err });
+    }
+    throw new BackupError('ERR_SOURCE_FAILED', `source ${source.name}: ${errorMessage(err)}`, {
+      cause: err,
+    });
+  }
+}

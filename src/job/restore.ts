@@ -1,0 +1,75 @@
+/**
+ * Restores the sources of one snapshot into their targets, each verified
+ * against the snapshot's manifest.json.
+ */
+import { BackupError } from '../errors/index.ts';
+import type { Logger, ProgressListener } from '../log/index.ts';
+import { restoreFiles } from '../restore/files/index.ts';
+import type { RestoreReport } from '../restore/index.ts';
+import { restorePostgres } from '../restore/postgres/index.ts';
+import type { PostgresRestoreOptions } from '../restore/postgres/index.ts';
+import { restoreS3 } from '../restore/s3/index.ts';
+import type { S3RestoreOptions } from '../restore/s3/index.ts';
+import { scopeReader } from '../snapshot/index.ts';
+import type { SnapshotReader } from '../snapshot/index.ts';
+import type { SourceManifest } from '../sources/index.ts';
+
+/** Where one source of the snapshot goes. */
+export type RestoreTarget =
+  | { type: 'postgres'; options: PostgresRestoreOptions }
+  | { type: 's3'; options: S3RestoreOptions }
+  | { type: 'files'; options: { targetDir: string } };
+
+/** One source to restore and its target. */
+export interface RestoreTask {
+  manifest: SourceManifest;
+  target: RestoreTarget;
+}
+
+/** Options of `runRestore`. */
+export interface RestoreJobOptions {
+  reader: SnapshotReader;
+  tasks: RestoreTask[];
+  force: boolean;
+  logger: Logger;
+  onEvent: ProgressListener;
+  signal: AbortSignal;
+}
+
+/** Restores each task in turn and returns one report per source. */
+export async function runRestore(options: RestoreJobOptions): Promise<RestoreReport[]> {
+  const reports: RestoreReport[] = [];
+  for (const task of options.tasks) {
+    const { manifest } = task;
+    options.onEvent({ type: 'source-start', source: manifest.name });
+    const base = {
+      reader: scopeReader(options.reader, [manifest.type, manifest.name]),
+      force: options.force,
+      logger: options.logger.child({ source: manifest.name }),
+      signal: options.signal,
+      onEvent: options.onEvent,
+    };
+    reports.push(await restoreOne(base, task));
+    options.onEvent({ type: 'source-done', source: manifest.name });
+  }
+  return reports;
+}
+
+type BaseContext = Omit<Parameters<typeof restoreFiles>[0], 'manifest'>;
+
+function restoreOne(base: BaseContext, task: RestoreTask): Promise<RestoreReport> {
+  const { manifest, target } = task;
+  if (manifest.type === 'postgres' && target.type === 'postgres') {
+    return restorePostgres({ ...base, manifest }, target.options);
+  }
+  if (manifest.type === 's3' && target.type === 's3') {
+    return restoreS3({ ...base, manifest }, target.options);
+  }
+  if (manifest.type === 'files' && target.type === 'files') {
+    return restoreFiles({ ...base, manifest }, target.options);
+  }
+  throw new BackupError(
+    'ERR_USAGE',
+    `source ${manifest.name} is of type ${manifest.type}, but the target given is for ${target.type}`,
+  );
+}

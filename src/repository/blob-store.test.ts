@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { LocalBackend } from '../backend/index.ts';
+import { Repository } from './repository.ts';
+import { TEST_PASSWORD, fileTree, resticOk, tempFolder } from './test-helpers.ts';
+import { loadMasterIndex } from './master-index.ts';
+import { masterKeyFromBytes } from '../crypto/index.ts';
+
+const root = tempFolder();
+after(() => rm(root, { recursive: true, force: true }));
+
+/** Seals `plaintext` in a worker thread that gets only the raw master key bytes. */
+function sealInWorker(keyBytes: Uint8Array, plaintext: Buffer) {
+  const source = `
+    import { parentPort, workerData } from 'node:worker_threads';
+    import { masterKeyFromBytes, sealBlob } from ${JSON.stringify(pathToFileURL(join(import.meta.dirname, '../crypto/index.ts')).href)};
+    const result = sealBlob(masterKeyFromBytes(workerData.key), workerData.plaintext, true);
+    parentPort.postMessage(result);`;
+  const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(source)}`), {
+    workerData: { key: keyBytes, plaintext },
+  });
+  return new Promise<{ sealed: Uint8Array; uncompressedLength?: number }>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+}
+
+describe('Repository blobs', () => {
+  it('packs blobs sealed in a worker thread', async () => {
+    const repoPath = join(root, 'worker');
+    const repo = await Repository.init(new LocalBackend(repoPath), TEST_PASSWORD);
+    const plaintext = Buffer.from('tile '.repeat(20_000));
+    const prepared = await sealInWorker(repo.masterKeyBytes(), plaintext);
+    const id = createHash('sha256').update(plaintext).digest('hex');
+    const blob = { type: 'data' as const, id, plaintextLength: plaintext.length, ...prepared };
+    assert.equal((await repo.savePreparedBlob(blob)).isNew, true);
+    assert.equal((await repo.savePreparedBlob(blob)).isNew, false);
+    const tree = await repo.saveBlob('tree', fileTree('tiles.txt', plaintext.length, [id]));
+    await repo.flush();
+    assert.deepEqual(await repo.loadBlob('data', id), plaintext);
+    await repo.saveSnapshot({ time: new Date().toISOString(), tree: tree.id, paths: ['/w'] });
+    resticOk(repoPath, ['check', '--read-data']);
+  });
+
+  it('splits many blobs into bounded packs of one type each', async () => {
+    const repoPath = join(root, 'many');
+    const repo = await Repository.init(new LocalBackend(repoPath), TEST_PASSWORD, {
+      packSizeTarget: 256 * 1024,
+    });
+    const ids = [];
+    for (let i = 0; i < 40; i++) ids.push((await repo.saveBlob('data', randomBytes(50_000))).id);
+    const tree = await repo.saveBlob('tree', fileTree('big.bin', 40 * 50_000, ids));
+    await repo.flush();
+    await repo.saveSnapshot({ time: new Date().toISOString(), tree: tree.id, paths: ['/m'] });
+
+    const index = await loadMasterIndex(repo.backend, masterKeyFromBytes(repo.masterKeyBytes()));
+    const packs = index.packs();
+    assert.ok(packs.length >= 8, `${packs.length} packs`);
+    for (const pack of packs) {
+      assert.equal(
+        new Set(pack.blobs.map((b) => b.type)).size,
+        1,
+        `pack ${pack.packId} mixes types`,
+      );
+    }
+    for (const { size } of await repo.backend.list('data')) assert.ok(size < 2 * 256 * 1024);
+    resticOk(repoPath, ['check', '--read-data']);
+    const target = join(root, 'many-restore');
+    resticOk(repoPath, ['restore', 'latest', '--target', target]);
+  });
+});

@@ -1,0 +1,154 @@
+/**
+ * Packs sealed blobs into pack files, uploads a bounded number at once and
+ * writes an index file after every few uploaded packs. A pack is uploaded
+ * before any index file names it, so a killed run leaves at most packs that
+ * no index lists, never an index entry without its pack.
+ */
+import { createHash } from 'node:crypto';
+import type { Backend } from '../backend/index.ts';
+import { seal, type MasterKey } from '../crypto/index.ts';
+import type { Logger } from '../log/index.ts';
+import { encodeHeader, type PackedBlob } from './pack.ts';
+import { writeIndexFile, type MasterIndex, type PackContents } from './master-index.ts';
+import type { BlobStats, BlobType, Id, SavedBlob } from './types.ts';
+
+/** Settings of a BlobStore. */
+export interface BlobStoreOptions {
+  packSizeTarget: number;
+  maxPendingPacks: number;
+  /** Uploaded packs that trigger an index file. */
+  packsPerIndex: number;
+  logger: Logger;
+}
+
+interface OpenPack {
+  parts: Uint8Array[];
+  blobs: PackedBlob[];
+  size: number;
+}
+
+/** Collects blobs into packs of one type each and indexes them once stored. */
+export class BlobStore {
+  private readonly open = new Map<BlobType, OpenPack>();
+  private readonly inFlight = new Set<string>();
+  private readonly uploads = new Set<Promise<void>>();
+  private unindexed: PackContents[] = [];
+  private indexWrite: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  readonly stats: BlobStats = { plaintextBytes: 0, storedBytes: 0, newBlobs: 0, duplicateBlobs: 0 };
+
+  private readonly backend: Backend;
+  private readonly key: MasterKey;
+  private readonly index: MasterIndex;
+  private readonly options: BlobStoreOptions;
+
+  constructor(backend: Backend, key: MasterKey, index: MasterIndex, options: BlobStoreOptions) {
+    this.backend = backend;
+    this.key = key;
+    this.index = index;
+    this.options = options;
+  }
+
+  /** Tells whether a blob is indexed or accepted into a pack not yet indexed. */
+  has(type: BlobType, id: Id): boolean {
+    return this.index.has(type, id) || this.inFlight.has(type + id);
+  }
+
+  /** Adds a sealed blob unless it is known; may wait for an upload slot. */
+  async add(
+    type: BlobType,
+    id: Id,
+    sealed: Uint8Array,
+    uncompressedLength: number | undefined,
+    plaintextLength: number,
+  ): Promise<SavedBlob> {
+    this.throwIfFailed();
+    this.stats.plaintextBytes += plaintextLength;
+    if (this.has(type, id)) {
+      this.stats.duplicateBlobs++;
+      return { id, isNew: false, storedBytes: 0 };
+    }
+    this.inFlight.add(type + id);
+    const pack = this.packFor(type);
+    const blob: PackedBlob = { type, id, offset: pack.size, length: sealed.length };
+    if (uncompressedLength !== undefined) blob.uncompressedLength = uncompressedLength;
+    pack.blobs.push(blob);
+    pack.parts.push(sealed);
+    pack.size += sealed.length;
+    this.stats.storedBytes += sealed.length;
+    this.stats.newBlobs++;
+    if (pack.size >= this.options.packSizeTarget) await this.finishPack(type);
+    return { id, isNew: true, storedBytes: sealed.length };
+  }
+
+  /** Finishes open packs, waits for every upload and indexes everything. */
+  async flush(): Promise<void> {
+    for (const type of [...this.open.keys()]) await this.finishPack(type);
+    while (this.uploads.size > 0) await Promise.allSettled([...this.uploads]);
+    this.throwIfFailed();
+    await this.writeIndex();
+    this.throwIfFailed();
+  }
+
+  private packFor(type: BlobType): OpenPack {
+    let pack = this.open.get(type);
+    if (!pack) {
+      pack = { parts: [], blobs: [], size: 0 };
+      this.open.set(type, pack);
+    }
+    return pack;
+  }
+
+  private async finishPack(type: BlobType): Promise<void> {
+    const pack = this.open.get(type);
+    if (!pack) return;
+    this.open.delete(type);
+    while (this.uploads.size >= this.options.maxPendingPacks) await Promise.race(this.uploads);
+    this.throwIfFailed();
+
+    const header = seal(this.key, encodeHeader(pack.blobs));
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(header.length);
+    const bytes = Buffer.concat([...pack.parts, header, length]);
+    const packId = createHash('sha256').update(bytes).digest('hex');
+    const upload = this.upload(packId, bytes, pack.blobs);
+    this.uploads.add(upload);
+    void upload.finally(() => this.uploads.delete(upload));
+  }
+
+  private async upload(packId: Id, bytes: Buffer, blobs: PackedBlob[]): Promise<void> {
+    try {
+      await this.backend.save({ type: 'data', name: packId }, bytes);
+      this.options.logger.debug({ packId, bytes: bytes.length, blobs: blobs.length }, 'pack saved');
+      this.unindexed.push({ packId, blobs });
+      if (this.unindexed.length >= this.options.packsPerIndex) await this.writeIndex();
+    } catch (err) {
+      this.failure ??= err;
+    }
+  }
+
+  /** Writes one index file for the packs uploaded since the last one, one write at a time. */
+  private writeIndex(): Promise<void> {
+    const next = this.indexWrite.then(async () => {
+      const packs = this.unindexed;
+      if (packs.length === 0) return;
+      this.unindexed = [];
+      try {
+        const indexId = await writeIndexFile(this.backend, this.key, packs);
+        this.options.logger.debug({ indexId, packs: packs.length }, 'index saved');
+        for (const pack of packs) {
+          this.index.addPack(pack.packId, pack.blobs);
+          for (const blob of pack.blobs) this.inFlight.delete(blob.type + blob.id);
+        }
+      } catch (err) {
+        this.failure ??= err;
+      }
+    });
+    this.indexWrite = next;
+    return next;
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+}

@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, describe, it } from 'node:test';
+import { LocalBackend } from '../backend/index.ts';
+import { Repository } from './repository.ts';
+import { TEST_PASSWORD, restic, resticOk, tempFolder, writeFlatSnapshot } from './test-helpers.ts';
+
+const root = tempFolder();
+after(() => rm(root, { recursive: true, force: true }));
+
+async function repoWithSnapshot(name: string): Promise<Repository> {
+  const repo = await Repository.init(new LocalBackend(join(root, name)), TEST_PASSWORD);
+  await writeFlatSnapshot(repo, { 'a.bin': randomBytes(50_000), 'b.txt': Buffer.from('b\n') });
+  return repo;
+}
+
+function packFiles(repoPath: string): string[] {
+  const out = [];
+  for (const dir of readdirSync(join(repoPath, 'data'))) {
+    for (const name of readdirSync(join(repoPath, 'data', dir))) out.push(join('data', dir, name));
+  }
+  return out;
+}
+
+describe('Repository check', () => {
+  it('passes a clean repository with read-data', async () => {
+    const repo = await repoWithSnapshot('clean');
+    assert.deepEqual(await repo.check({ readData: true }), { errors: [], warnings: [] });
+  });
+
+  it('reports a truncated pack by name', async () => {
+    const repo = await repoWithSnapshot('truncated');
+    const [pack] = packFiles(repo.backend.location).sort(
+      (a, b) =>
+        statSync(join(repo.backend.location, b)).size -
+        statSync(join(repo.backend.location, a)).size,
+    );
+    assert.ok(pack);
+    const full = join(repo.backend.location, pack);
+    truncateSync(full, statSync(full).size - 100);
+
+    const report = await repo.check();
+    assert.equal(report.errors.length, 1);
+    assert.equal(report.errors[0]?.file, pack);
+    assert.ok(report.errors[0]?.message.includes(pack));
+    assert.notEqual(restic(repo.backend.location, ['check']).status, 0);
+  });
+
+  it('reports a damaged blob only with read-data', async () => {
+    const repo = await repoWithSnapshot('damaged');
+    const [pack] = packFiles(repo.backend.location).sort(
+      (a, b) =>
+        statSync(join(repo.backend.location, b)).size -
+        statSync(join(repo.backend.location, a)).size,
+    );
+    assert.ok(pack);
+    const full = join(repo.backend.location, pack);
+    const bytes = Buffer.from(await import('node:fs/promises').then((fs) => fs.readFile(full)));
+    bytes[20] = (bytes[20] ?? 0) ^ 0xff;
+    writeFileSync(full, bytes);
+
+    assert.deepEqual((await repo.check()).errors, []);
+    const report = await repo.check({ readData: true });
+    assert.equal(report.errors.length, 1);
+    assert.equal(report.errors[0]?.file, pack);
+  });
+
+  it('warns about a sync-client conflict copy', async () => {
+    const repo = await repoWithSnapshot('conflict');
+    const [snapshot] = await repo.backend.list('snapshots');
+    assert.ok(snapshot);
+    const from = join(repo.backend.location, 'snapshots', snapshot.name);
+    copyFileSync(from, `${from}-LAPTOP-7F3K`);
+    copyFileSync(from, `${from} (1)`);
+
+    const report = await repo.check();
+    assert.deepEqual(report.errors, []);
+    const files = report.warnings.map((w) => w.file).sort();
+    assert.deepEqual(files, [
+      `snapshots/${snapshot.name} (1)`,
+      `snapshots/${snapshot.name}-LAPTOP-7F3K`,
+    ]);
+    assert.match(report.warnings[0]?.message ?? '', /two machines/);
+    resticOk(repo.backend.location, ['check']);
+  });
+
+  it('leaves a valid repository when killed while saving packs', async () => {
+    const repo = await repoWithSnapshot('killed');
+    const before = packFiles(repo.backend.location).length;
+    const child = spawn(
+      process.execPath,
+      [join(import.meta.dirname, 'crash-writer.ts'), repo.backend.location],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    const deadline = Date.now() + 30_000;
+    while (packFiles(repo.backend.location).length < before + 30 && Date.now() < deadline)
+      await sleep(50);
+    child.kill('SIGKILL');
+    await exited;
+    assert.ok(packFiles(repo.backend.location).length >= before + 30, 'the writer saved packs');
+
+    resticOk(repo.backend.location, ['check', '--read-data']);
+    const reopened = await Repository.open(new LocalBackend(repo.backend.location), TEST_PASSWORD);
+    const report = await reopened.check({ readData: true });
+    assert.deepEqual(report.errors, []);
+    const indexFiles = await reopened.backend.list('index');
+    assert.ok(indexFiles.length > 1, 'the writer wrote index files before it was killed');
+  });
+});

@@ -1,0 +1,3 @@
+/** Public API of the repository engine (restic repository format version 2). */
+export { Repository } from './repository.ts';
+export type * from './types.ts';

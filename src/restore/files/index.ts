@@ -1,0 +1,3 @@
+/** The restore of a `files` source's folder. */
+export { restoreFiles, type FilesRestoreOptions } from './restore-files.ts';
+export { unsafeNameReason } from './plan.ts';

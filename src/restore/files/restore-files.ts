@@ -1,0 +1,122 @@
+/**
+ * Restore of a `files` source's folder from a snapshot into a target folder,
+ * checked against the SHA-256 sums in the manifest.
+ */
+import { join, resolve } from 'node:path';
+import { BackupError } from '../../errors/index.ts';
+import type { FilesManifest } from '../../sources/types.ts';
+import type { RestoreContext, RestoreReport } from '../types.ts';
+import { planRestore, unsafeNameReason, type PlannedNode } from './plan.ts';
+import { prepareTarget } from './target.ts';
+import { finishFolder, makeFolder, writeFile, writeSymlink, type WriteOptions } from './write-nodes.ts';
+
+/** Where a `files` restore writes. */
+export interface FilesRestoreOptions {
+  /** Folder that receives the source folder's contents; created when missing. */
+  targetDir: string;
+}
+
+/**
+ * Restores the snapshot folder of a `files` source into `targetDir`: folders,
+ * files, symbolic links, modes including setuid, setgid and sticky, mtimes,
+ * and uid and gid when running as root. The target folder itself gets the
+ * source folder's mode and times.
+ *
+ * A target that is not empty is rejected with ERR_RESTORE_TARGET_NOT_EMPTY
+ * unless `ctx.force` is set. Then entries with the same names are replaced and
+ * entries that the snapshot does not contain are left in place. Every name is
+ * checked before anything is written, and unsafe ones raise
+ * ERR_RESTORE_UNSAFE_PATH. Devices, FIFOs and sockets are not restored.
+ */
+export async function restoreFiles(
+  ctx: RestoreContext<FilesManifest>,
+  options: FilesRestoreOptions,
+): Promise<RestoreReport> {
+  const targetDir = resolve(options.targetDir);
+  const plan = await planRestore(ctx.reader);
+  await prepareTarget(targetDir, ctx.force);
+
+  const setOwner = process.getuid?.() === 0;
+  const writeOptions: WriteOptions = { force: ctx.force, setOwner };
+  const notes: string[] = [];
+  if (!setOwner) notes.push('file owners were not restored because the restore did not run as root');
+  if (ctx.force) notes.push('entries already in the target with the same names were replaced, and others were left in place');
+
+  ctx.logger.info({ source: ctx.manifest.name, targetDir, nodes: plan.length }, 'restoring files');
+  const restored = await writePlan(ctx, plan, targetDir, writeOptions, notes);
+  const root = await ctx.reader.lookup([]);
+  if (root?.type === 'dir') await finishFolder(targetDir, root, writeOptions);
+
+  const differences = compareWithManifest(ctx.manifest, restored);
+  return {
+    source: ctx.manifest.name,
+    type: 'files',
+    target: targetDir,
+    verified: differences.length === 0,
+    differences,
+    notes,
+  };
+}
+
+// Folders come first so every file has a real parent, symbolic links after the
+// files so no write goes through one, and folder metadata last, deepest first,
+// because writing into a folder changes its mtime.
+async function writePlan(
+  ctx: RestoreContext<FilesManifest>,
+  plan: readonly PlannedNode[],
+  targetDir: string,
+  options: WriteOptions,
+  notes: string[],
+): Promise<Map<string, string>> {
+  const at = (path: readonly string[]) => join(targetDir, ...path);
+  const folders = plan.filter(({ node }) => node.type === 'dir');
+  for (const { path } of folders) {
+    throwIfAborted(ctx.signal, targetDir);
+    await makeFolder(at(path), options);
+  }
+
+  const restored = new Map<string, string>();
+  for (const { path, node } of plan.filter((entry) => entry.node.type === 'file')) {
+    throwIfAborted(ctx.signal, targetDir);
+    const relative = path.join('/');
+    restored.set(relative, await writeFile(at(path), node, ctx.reader, options));
+    ctx.onEvent({ type: 'item', source: ctx.manifest.name, item: relative, bytes: node.size ?? 0 });
+  }
+
+  for (const { path, node } of plan.filter((entry) => entry.node.type === 'symlink')) {
+    await writeSymlink(at(path), node, options);
+  }
+  const special = plan.filter(({ node }) => !['dir', 'file', 'symlink'].includes(node.type));
+  if (special.length > 0) {
+    const names = special.map(({ path }) => path.join('/')).join(', ');
+    notes.push(`${special.length} devices, FIFOs or sockets were not restored: ${names}`);
+  }
+
+  for (const { path, node } of folders.toReversed()) await finishFolder(at(path), node, options);
+  return restored;
+}
+
+/** Lists each way the restored files differ from the manifest's SHA-256 sums. */
+function compareWithManifest(manifest: FilesManifest, restored: ReadonlyMap<string, string>): string[] {
+  const differences: string[] = [];
+  for (const [relative, expected] of Object.entries(manifest.sha256)) {
+    const unsafe = relative.split('/').map(unsafeNameReason).find((reason) => reason !== undefined);
+    const actual = restored.get(relative);
+    if (unsafe !== undefined) differences.push(`manifest path ${JSON.stringify(relative)} is unsafe because ${unsafe}`);
+    else if (actual === undefined) differences.push(`${relative} is in the manifest but was not restored`);
+    else if (actual !== expected) differences.push(`${relative} has SHA-256 ${actual} but the manifest has ${expected}`);
+  }
+  for (const relative of restored.keys()) {
+    if (!Object.hasOwn(manifest.sha256, relative)) differences.push(`${relative} was restored but is not in the manifest`);
+  }
+  if (restored.size !== manifest.files) {
+    differences.push(`${restored.size} files were restored but the manifest counts ${manifest.files}`);
+  }
+  return differences;
+}
+
+function throwIfAborted(signal: AbortSignal, targetDir: string): void {
+  if (signal.aborted) {
+    throw new BackupError('ERR_ABORTED', `restore into ${targetDir} aborted: the folder holds a partial restore`, { cause: signal.reason });
+  }
+}

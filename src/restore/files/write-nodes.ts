@@ -1,0 +1,151 @@
+/**
+ * Writing of single nodes below the target folder. No call follows a symbolic
+ * link that is already on disk: files are created with O_EXCL and O_NOFOLLOW,
+ * folders are checked with lstat, and metadata is set through descriptors
+ * opened with O_NOFOLLOW. Callers create every parent folder first and write
+ * symbolic links last.
+ */
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { chmod, lchown, lstat, lutimes, mkdir, open, rm, symlink, unlink, type FileHandle } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { BackupError, isBackupError } from '../../errors/index.ts';
+import type { SnapshotReader, TreeNode } from '../../snapshot/index.ts';
+
+/** How nodes are written in one restore. */
+export interface WriteOptions {
+  /** Replace entries already in the target instead of failing on them. */
+  force: boolean;
+  /** Set uid and gid, which only root may do. */
+  setOwner: boolean;
+}
+
+/**
+ * Creates the folder at `absolutePath` with mode 0700, so that its contents
+ * can be written. With `force`, an existing folder is kept and anything else
+ * at that path is removed first.
+ */
+export async function makeFolder(absolutePath: string, options: WriteOptions): Promise<void> {
+  try {
+    await mkdir(absolutePath, { mode: 0o700 });
+    return;
+  } catch (err) {
+    if (!options.force || systemCode(err) !== 'EEXIST') throw writeFailed(absolutePath, err);
+  }
+  const existing = await lstat(absolutePath);
+  if (existing.isDirectory()) {
+    // A folder left by an earlier restore may be read-only; its final mode is set later.
+    await chmod(absolutePath, (existing.mode & 0o7777) | 0o700).catch((err: unknown) => {
+      throw writeFailed(absolutePath, err);
+    });
+    return;
+  }
+  await unlink(absolutePath);
+  await mkdir(absolutePath, { mode: 0o700 }).catch((err: unknown) => {
+    throw writeFailed(absolutePath, err);
+  });
+}
+
+/**
+ * Streams a file node's contents into a new file at `absolutePath`, sets its
+ * owner, mode and times, and returns the hex SHA-256 read back from disk.
+ */
+export async function writeFile(
+  absolutePath: string,
+  node: TreeNode,
+  reader: SnapshotReader,
+  options: WriteOptions,
+): Promise<string> {
+  if (options.force) await removeExisting(absolutePath);
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+  const handle = await open(absolutePath, flags, 0o600).catch((err: unknown) => {
+    throw writeFailed(absolutePath, err);
+  });
+  try {
+    // Written through the FileHandle: a write stream made with autoClose false
+    // leaves handle.close() unsettled on Node 24.
+    for await (const chunk of reader.openFile(node)) await handle.write(chunk as Uint8Array);
+    const sha256 = await hashFile(absolutePath);
+    await setMeta(handle, node, options);
+    return sha256;
+  } catch (err) {
+    throw isBackupError(err) || systemCode(err) === undefined ? err : writeFailed(absolutePath, err);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Creates the symbolic link at `absolutePath` and sets its owner and times. */
+export async function writeSymlink(absolutePath: string, node: TreeNode, options: WriteOptions): Promise<void> {
+  if (options.force) await removeExisting(absolutePath);
+  try {
+    await symlink(node.linkTarget ?? '', absolutePath);
+    if (options.setOwner && node.uid !== undefined && node.gid !== undefined) {
+      await lchown(absolutePath, node.uid, node.gid);
+    }
+    await lutimes(absolutePath, node.atime ?? node.mtime, node.mtime);
+  } catch (err) {
+    throw writeFailed(absolutePath, err);
+  }
+}
+
+/**
+ * Sets a folder's owner, mode and times once its contents are written, since
+ * writing into a folder changes its mtime. Raises when the path is no folder.
+ */
+export async function finishFolder(absolutePath: string, node: TreeNode, options: WriteOptions): Promise<void> {
+  const flags = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+  const handle = await open(absolutePath, flags).catch((err: unknown) => {
+    throw writeFailed(absolutePath, err);
+  });
+  try {
+    await setMeta(handle, node, options);
+  } catch (err) {
+    throw writeFailed(absolutePath, err);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Streams the file at `absolutePath` through SHA-256, without following a link. */
+export async function hashFile(absolutePath: string): Promise<string> {
+  const handle = await open(absolutePath, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const hash = createHash('sha256');
+  await pipeline(handle.createReadStream(), hash);
+  return hash.digest('hex');
+}
+
+// chown(2) clears setuid and setgid, so the mode is set after the owner.
+async function setMeta(handle: FileHandle, node: TreeNode, options: WriteOptions): Promise<void> {
+  if (options.setOwner && node.uid !== undefined && node.gid !== undefined) {
+    await handle.chown(node.uid, node.gid);
+  }
+  await handle.chmod(node.mode & 0o7777);
+  await handle.utimes(node.atime ?? node.mtime, node.mtime);
+}
+
+// rm(2) and unlink(2) remove a symbolic link itself, never what it points to.
+async function removeExisting(absolutePath: string): Promise<void> {
+  try {
+    const existing = await lstat(absolutePath);
+    if (existing.isDirectory()) await rm(absolutePath, { recursive: true, force: true });
+    else await unlink(absolutePath);
+  } catch (err) {
+    if (systemCode(err) !== 'ENOENT') throw writeFailed(absolutePath, err);
+  }
+}
+
+function writeFailed(absolutePath: string, err: unknown): BackupError {
+  const detail = err instanceof Error ? err.message : String(err);
+  return new BackupError(
+    'ERR_RESTORE_TARGET_NOT_WRITABLE',
+    `writing ${absolutePath} failed (${detail}): check the permissions and free space of the restore target`,
+    { cause: err },
+  );
+}
+
+function systemCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null || !('syscall' in err)) return undefined;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}

@@ -1,0 +1,187 @@
+/**
+ * The `files` source: backs up one folder, such as a config or log folder,
+ * with its metadata, into the snapshot folder `/files/<name>/`.
+ */
+import type { BigIntStats } from 'node:fs';
+import { constants } from 'node:fs';
+import { lstat, open, type FileHandle } from 'node:fs/promises';
+import { BackupError, isBackupError } from '../../errors/index.ts';
+import type { NodeMeta } from '../../snapshot/index.ts';
+import type { FilesManifest, FilesSourceConfig, Source, SourceBackupContext } from '../types.ts';
+import { describeSystemError, systemErrorCode, warningKindOf, type EntryWarn } from './fs-warnings.ts';
+import { loadOwnerNames, type OwnerFiles, type OwnerNames } from './owner-names.ts';
+import { createPathFilter } from './path-filter.ts';
+import { describeChange, readOpenedFile, type ReadProgress } from './read-file.ts';
+import { TaskPool } from './task-pool.ts';
+import { walkFolder, type WalkEntry } from './walk.ts';
+
+/** Tuning and test seams of a `files` source; every field has a default. */
+export interface FilesSourceDeps {
+  /** Files read at once; 4 by default. */
+  concurrency?: number;
+  /** Bytes read from a file per read call; 1 MiB by default. */
+  chunkBytes?: number;
+  /** Account files that map uid and gid to names; /etc/passwd and /etc/group by default. */
+  ownerFiles?: OwnerFiles;
+}
+
+interface RunState {
+  source: string;
+  ctx: SourceBackupContext;
+  owners: OwnerNames;
+  warn: EntryWarn;
+  chunkBytes: number;
+  files: number;
+  bytes: number;
+  sha256: Map<string, string>;
+}
+
+/**
+ * Creates the source that backs up the folder `config.path`. Symbolic links
+ * are stored as links and never followed, except the folder itself when it is
+ * one. Unreadable, vanished and changed entries become warnings; a missing or
+ * unreadable source folder fails with ERR_FILES_FAILED.
+ */
+export function createFilesSource(config: FilesSourceConfig, deps: FilesSourceDeps = {}): Source {
+  return {
+    type: 'files',
+    name: config.name,
+    backup: (ctx) => backupFolder(config, deps, ctx),
+  };
+}
+
+async function backupFolder(
+  config: FilesSourceConfig,
+  deps: FilesSourceDeps,
+  ctx: SourceBackupContext,
+): Promise<FilesManifest> {
+  const readAt = new Date().toISOString();
+  const run: RunState = {
+    source: config.name,
+    ctx,
+    owners: await loadOwnerNames(deps.ownerFiles),
+    warn: (item, kind, message) => ctx.warn({ source: config.name, item, kind, message }),
+    chunkBytes: deps.chunkBytes ?? 1024 * 1024,
+    files: 0,
+    bytes: 0,
+    sha256: new Map(),
+  };
+
+  const pool = new TaskPool(deps.concurrency ?? 4);
+  const filter = createPathFilter(config.include, config.exclude);
+  try {
+    for await (const entry of walkFolder(config.path, filter, run.warn)) {
+      throwIfAborted(ctx.signal, config.path);
+      await addEntry(entry, run, pool);
+    }
+  } finally {
+    // Tasks already started finish before the error leaves, so no file
+    // descriptor stays open; a task's own failure loses to the walk's.
+    await pool.drain().catch(() => undefined);
+  }
+  await pool.drain();
+
+  return {
+    type: 'files',
+    name: config.name,
+    path: config.path,
+    readAt,
+    finishedAt: new Date().toISOString(),
+    files: run.files,
+    bytes: run.bytes,
+    sha256: Object.fromEntries([...run.sha256].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+  };
+}
+
+async function addEntry(entry: WalkEntry, run: RunState, pool: TaskPool): Promise<void> {
+  const { writer } = run.ctx;
+  if (entry.kind === 'dir') {
+    writer.addDir(entry.path, toMeta(entry.stats, run.owners));
+  } else if (entry.kind === 'symlink') {
+    writer.addSymlink(entry.path, toMeta(entry.stats, run.owners), entry.target);
+  } else {
+    await pool.run(() => addFile(entry, run));
+  }
+}
+
+async function addFile(entry: WalkEntry, run: RunState): Promise<void> {
+  const relative = entry.path.join('/');
+  const handle = await openForReading(entry.absolutePath, relative, run.warn);
+  if (!handle) return;
+  try {
+    const opened = await handle.stat({ bigint: true });
+    if (!opened.isFile()) {
+      run.warn(relative, 'changed', `${relative} was replaced by something other than a file after the folder was listed, so it is not backed up`);
+      return;
+    }
+
+    const progress: ReadProgress = { bytesRead: 0 };
+    const content = readOpenedFile(handle, Number(opened.size), run.chunkBytes, run.ctx.signal, progress);
+    const saved = await saveContent(entry, toMeta(opened, run.owners), content, run);
+    const after = await handle.stat({ bigint: true });
+    const current = await lstat(entry.absolutePath, { bigint: true }).catch(() => undefined);
+
+    const change = describeChange({ relativePath: relative, listed: entry.stats, opened, after, current, bytesRead: progress.bytesRead });
+    if (change) run.warn(relative, 'changed', change);
+    run.files += 1;
+    run.bytes += saved.size;
+    run.sha256.set(relative, saved.sha256);
+    run.ctx.onEvent({ type: 'item', source: run.source, item: relative, bytes: saved.size });
+  } finally {
+    await handle.close();
+  }
+}
+
+// O_NOFOLLOW keeps a file swapped for a link after the listing from being
+// followed, and O_NONBLOCK keeps a file swapped for a FIFO from blocking open(2).
+async function openForReading(absolutePath: string, relative: string, warn: EntryWarn): Promise<FileHandle | undefined> {
+  try {
+    return await open(absolutePath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if (systemErrorCode(err) === 'ELOOP') {
+      warn(relative, 'changed', `${relative} was replaced by a symbolic link after the folder was listed, so it is not backed up`);
+      return undefined;
+    }
+    const kind = warningKindOf(err);
+    if (kind === undefined) throw err;
+    warn(relative, kind, `cannot read ${relative}: ${describeSystemError(err)}, so it is not backed up`);
+    return undefined;
+  }
+}
+
+async function saveContent(
+  entry: WalkEntry,
+  meta: NodeMeta,
+  content: AsyncIterable<Uint8Array>,
+  run: RunState,
+) {
+  try {
+    return await run.ctx.writer.addFile(entry.path, meta, content);
+  } catch (err) {
+    if (isBackupError(err) || systemErrorCode(err) === undefined) throw err;
+    throw new BackupError('ERR_FILES_FAILED', `reading ${entry.absolutePath} failed: ${describeSystemError(err)}`, { cause: err });
+  }
+}
+
+/** Converts lstat or fstat results into the snapshot's node metadata. */
+function toMeta(stats: BigIntStats, owners: OwnerNames): NodeMeta {
+  const uid = Number(stats.uid);
+  const gid = Number(stats.gid);
+  return {
+    mode: Number(stats.mode & 0o7777n),
+    mtime: stats.mtime,
+    atime: stats.atime,
+    ctime: stats.ctime,
+    uid,
+    gid,
+    user: owners.user(uid),
+    group: owners.group(gid),
+    inode: stats.ino,
+    deviceId: stats.dev,
+    links: Number(stats.nlink),
+  };
+}
+
+function throwIfAborted(signal: AbortSignal, folder: string): void {
+  if (signal.aborted) throw new BackupError('ERR_ABORTED', `backup of ${folder} aborted`, { cause: signal.reason });
+}

@@ -1,0 +1,227 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { isBackupError } from '../../errors/index.ts';
+import { silentLogger } from '../../log/index.ts';
+import type { PostgresManifest, PostgresSourceConfig, SourceBackupContext } from '../types.ts';
+import { MemorySnapshot } from '../../../test/support/memory-snapshot.ts';
+import {
+  PG_FIXTURES,
+  seedGeoDatabase,
+  startPostgres,
+  type TestPostgres,
+} from '../../../test/support/postgres.ts';
+import { createPostgresSource } from './index.ts';
+
+function contextFor(writer: MemorySnapshot): SourceBackupContext {
+  return {
+    writer,
+    logger: silentLogger,
+    signal: new AbortController().signal,
+    onEvent: () => {},
+    warn: () => {},
+  };
+}
+
+function envWithPath(folder: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, ...extra, PATH: `${folder}:${process.env.PATH ?? ''}` };
+}
+
+async function readSnapshotFile(snapshot: MemorySnapshot, name: string): Promise<Buffer> {
+  const node = await snapshot.lookup([name]);
+  assert.ok(node, `${name} is in the snapshot`);
+  const parts: Buffer[] = [];
+  for await (const chunk of snapshot.openFile(node)) parts.push(chunk as Buffer);
+  return Buffer.concat(parts);
+}
+
+describe('createPostgresSource', () => {
+  let cluster: TestPostgres;
+  let config: PostgresSourceConfig;
+
+  before(async () => {
+    cluster = await startPostgres();
+    await seedGeoDatabase(cluster, 'geo');
+    config = {
+      type: 'postgres',
+      name: 'bgapp-db',
+      url: cluster.url('geo'),
+      bin_dir: cluster.binDir,
+      globals: true,
+    };
+  });
+
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('stores the dump and globals with counts', async () => {
+    const snapshot = new MemorySnapshot();
+    const manifest = (await createPostgresSource(config).backup(
+      contextFor(snapshot),
+    )) as PostgresManifest;
+
+    assert.equal(manifest.database, 'geo');
+    assert.equal(manifest.serverVersionNum >= 150000, true);
+    assert.match(manifest.pgDumpVersion, /^15\./);
+    assert.equal(manifest.postgisVersion, manifest.extensions.postgis);
+    assert.ok(manifest.extensions.postgis_topology);
+    assert.equal(manifest.rowCounts['app.parcels'], 60);
+    assert.equal(manifest.rowCounts['public.stations'], 25);
+    assert.equal(manifest.rowCounts['public.routes'], 12);
+    assert.equal(manifest.rowCounts['t_city.node'], 1);
+    assert.equal(manifest.rowCounts['public.spatial_ref_sys'], undefined);
+    assert.deepEqual(manifest.largeObjects, { count: 1, bytes: 27 });
+    assert.equal(manifest.databaseOwner, 'postgres');
+    for (const role of ['doc_owner', 'gis_app', 'gis_read', 'postgres']) {
+      assert.ok(manifest.roles.includes(role), `roles include ${role}`);
+    }
+    assert.match(manifest.exportedSnapshot, /^[0-9A-F]+-[0-9A-F]+-\d+$/);
+    assert.ok(manifest.dump.command.includes(`--snapshot=${manifest.exportedSnapshot}`));
+    assert.ok(manifest.dump.command.includes('--compress=0'));
+
+    const dump = await readSnapshotFile(snapshot, 'geo.dump');
+    assert.equal(dump.subarray(0, 5).toString(), 'PGDMP');
+    assert.equal(manifest.dump.bytes, dump.length);
+    const globals = (await readSnapshotFile(snapshot, 'globals.sql')).toString();
+    assert.match(globals, /CREATE ROLE gis_app;/);
+    assert.match(globals, /GRANT gis_read TO gis_app/);
+    assert.equal(manifest.globals?.bytes, Buffer.byteLength(globals));
+  });
+
+  it('keeps the password out of the command', async () => {
+    const url = cluster.url('geo').replace('postgres@', 'postgres:pw-not-for-logs@');
+    const manifest = (await createPostgresSource({ ...config, url, globals: false }).backup(
+      contextFor(new MemorySnapshot()),
+    )) as PostgresManifest;
+
+    assert.equal(manifest.globals, null);
+    assert.equal(manifest.dump.command.join(' ').includes('pw-not-for-logs'), false);
+    assert.ok(manifest.dump.command.some((arg) => arg.startsWith('--dbname=postgres://')));
+  });
+
+  it('rejects pg_dump older than the server', async () => {
+    const snapshot = new MemorySnapshot();
+    const source = createPostgresSource(
+      { ...config, bin_dir: undefined },
+      { env: envWithPath(join(PG_FIXTURES, 'old-pg-dump')) },
+    );
+
+    await assert.rejects(source.backup(contextFor(snapshot)), (err) => {
+      assert.ok(isBackupError(err, 'ERR_PG_DUMP_TOO_OLD'));
+      assert.match(err.message, /pg_dump 14\.11/);
+      assert.match(err.message, /PostgreSQL 15\.\d+/);
+      assert.match(err.message, /container:/);
+      return true;
+    });
+    assert.deepEqual(await snapshot.list([]), []);
+  });
+
+  it('fails when pg_dump exits non-zero after PGDMP', async () => {
+    const source = createPostgresSource(
+      { ...config, bin_dir: undefined },
+      { env: envWithPath(join(PG_FIXTURES, 'failing-pg-dump')) },
+    );
+
+    await assert.rejects(source.backup(contextFor(new MemorySnapshot())), (err) => {
+      assert.ok(isBackupError(err, 'ERR_PG_DUMP_FAILED'));
+      assert.match(err.message, /exited with status 1/);
+      assert.match(err.message, /stand-in failure/);
+      return true;
+    });
+  });
+
+  it('fails with ERR_PG_CONNECT when the server is unreachable', async () => {
+    const port = cluster.port === 1 ? 2 : 1;
+    const url = `postgres://postgres:pw-not-for-logs@127.0.0.1:${port}/geo`;
+    const source = createPostgresSource({ ...config, url });
+
+    await assert.rejects(source.backup(contextFor(new MemorySnapshot())), (err) => {
+      assert.ok(isBackupError(err, 'ERR_PG_CONNECT'));
+      assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
+      assert.match(err.message, /database "geo"/);
+      assert.equal(err.message.includes('pw-not-for-logs'), false);
+      return true;
+    });
+  });
+
+  it('keeps counts and dump in agreement under a concurrent writer', async () => {
+    const writer = new pg.Client({ connectionString: cluster.url('geo') });
+    await writer.connect();
+    let running = true;
+    let inserted = 0;
+    const writing = (async () => {
+      while (running) {
+        await writer.query(`INSERT INTO app.parcels (name) VALUES ('concurrent')`);
+        inserted++;
+      }
+    })();
+
+    const snapshot = new MemorySnapshot();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const before = inserted;
+      const manifest = (await createPostgresSource({ ...config, globals: false }).backup(
+        contextFor(snapshot),
+      )) as PostgresManifest;
+      assert.ok(inserted > before, 'the writer inserted rows while the backup ran');
+
+      await cluster.psql('CREATE DATABASE geo_copy');
+      await restoreWithPgRestore(cluster, snapshot, 'geo_copy');
+      const restored = Number(await cluster.psql('SELECT count(*) FROM app.parcels', 'geo_copy'));
+      assert.equal(restored, manifest.rowCounts['app.parcels']);
+    } finally {
+      running = false;
+      await writing;
+      await writer.end();
+    }
+  });
+
+  it('runs pg_dump inside the container with docker exec', async () => {
+    const log = join(cluster.socketDir, '..', 'docker.log');
+    await rm(log, { force: true });
+    const env = envWithPath(join(PG_FIXTURES, 'docker-stand-in'), {
+      FAKE_DOCKER_LOG: log,
+      FAKE_DOCKER_SOCKET_DIR: cluster.socketDir,
+      FAKE_DOCKER_PORT: String(cluster.port),
+    });
+    const snapshot = new MemorySnapshot();
+    const source = createPostgresSource(
+      { ...config, bin_dir: '/nonexistent/bin', container: 'bgapp-postgis' },
+      { env },
+    );
+    const manifest = (await source.backup(contextFor(snapshot))) as PostgresManifest;
+
+    const calls = (await readFile(log, 'utf8')).trim().split('\n');
+    assert.equal(calls[0], 'exec bgapp-postgis pg_dump --version');
+    assert.match(calls[1] ?? '', /^exec -i bgapp-postgis pg_dump --format=custom /);
+    assert.match(calls[2] ?? '', /^exec -i bgapp-postgis pg_dumpall --globals-only /);
+    assert.deepEqual(manifest.dump.command.slice(0, 5), [
+      'docker', 'exec', '-i', 'bgapp-postgis', 'pg_dump',
+    ]);
+    assert.ok(manifest.dump.command.includes('--username=postgres'));
+    assert.ok(manifest.dump.command.includes('--dbname=geo'));
+    assert.equal(manifest.dump.command.join(' ').includes('127.0.0.1'), false);
+    assert.equal(manifest.rowCounts['app.parcels'] !== undefined, true);
+    const dump = await readSnapshotFile(snapshot, 'geo.dump');
+    assert.equal(dump.subarray(0, 5).toString(), 'PGDMP');
+  });
+});
+
+async function restoreWithPgRestore(
+  cluster: TestPostgres,
+  snapshot: MemorySnapshot,
+  db: string,
+): Promise<void> {
+  const node = await snapshot.lookup(['geo.dump']);
+  assert.ok(node);
+  const child = spawn(join(cluster.binDir, 'pg_restore'), ['--exit-on-error', '--dbname',
+    cluster.url(db)], { stdio: ['pipe', 'inherit', 'inherit'] });
+  const exited = new Promise((resolve) => child.on('close', resolve));
+  await pipeline(snapshot.openFile(node), child.stdin);
+  assert.equal(await exited, 0);
+}

@@ -1,0 +1,61 @@
+/**
+ * Command for tests that must run the `files` source or restore as another
+ * user. It prints one JSON object on stdout and exits 0, or 1 on an error.
+ *
+ *   run-files-source.ts backup SOURCE_DIR
+ *   run-files-source.ts restore SOURCE_DIR TARGET_DIR
+ *
+ * `backup` prints `{ manifest, warnings }`. `restore` backs SOURCE_DIR up in
+ * memory and restores it into TARGET_DIR, then prints `{ report }`. Errors
+ * print `{ error: { code, message } }`.
+ */
+import { isBackupError, errorMessage } from '../../src/errors/index.ts';
+import { silentLogger, type Warning } from '../../src/log/index.ts';
+import { restoreFiles } from '../../src/restore/files/index.ts';
+import { scopeReader, scopeWriter } from '../../src/snapshot/index.ts';
+import { createFilesSource } from '../../src/sources/files/index.ts';
+import type { FilesManifest } from '../../src/sources/types.ts';
+import { MemorySnapshot } from './memory-snapshot.ts';
+
+async function backup(sourceDir: string, snapshot: MemorySnapshot) {
+  const warnings: Warning[] = [];
+  const source = createFilesSource({ type: 'files', name: 'cli', path: sourceDir, include: [], exclude: [] });
+  const manifest = (await source.backup({
+    writer: scopeWriter(snapshot, ['files', 'cli']),
+    logger: silentLogger,
+    signal: new AbortController().signal,
+    onEvent: () => {},
+    warn: (warning) => warnings.push(warning),
+  })) as FilesManifest;
+  return { manifest, warnings };
+}
+
+async function main(args: string[]): Promise<object> {
+  const [command, sourceDir, targetDir] = args;
+  const snapshot = new MemorySnapshot();
+  if (command === 'backup' && sourceDir) return backup(sourceDir, snapshot);
+  if (command === 'restore' && sourceDir && targetDir) {
+    const { manifest } = await backup(sourceDir, snapshot);
+    const report = await restoreFiles(
+      {
+        reader: scopeReader(snapshot, ['files', 'cli']),
+        manifest,
+        force: false,
+        logger: silentLogger,
+        signal: new AbortController().signal,
+        onEvent: () => {},
+      },
+      { targetDir },
+    );
+    return { report };
+  }
+  throw new Error('usage: run-files-source.ts backup SOURCE_DIR | restore SOURCE_DIR TARGET_DIR');
+}
+
+try {
+  process.stdout.write(JSON.stringify(await main(process.argv.slice(2))));
+} catch (err) {
+  const code = isBackupError(err) ? err.code : 'UNEXPECTED';
+  process.stdout.write(JSON.stringify({ error: { code, message: errorMessage(err) } }));
+  process.exitCode = 1;
+}
