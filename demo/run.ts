@@ -11,7 +11,8 @@ import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { createS3Client } from '../src/sources/s3/index.ts';
 import { seedGeoDatabase, startPostgres } from '../test/support/postgres.ts';
 import { startS3Server } from '../test/support/s3.ts';
 
@@ -54,7 +55,7 @@ async function makeFolders(base: string): Promise<{ configs: string; logs: strin
 }
 
 async function seedBuckets(endpoint: string, accessKeyId: string, secretAccessKey: string): Promise<void> {
-  const client = new S3Client({
+  const client = createS3Client({
     endpoint,
     region: 'us-east-1',
     forcePathStyle: true,

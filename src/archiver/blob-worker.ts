@@ -15,13 +15,18 @@ const port = parentPort!;
 port.on('message', (request: WorkerRequest) => {
   try {
     const reply = handle(request);
-    const transfer = reply.op === 'hash' ? [reply.data] : reply.op === 'seal' ? [reply.sealed] : [];
-    port.postMessage(reply, transfer);
+    port.postMessage(reply, transferList(reply));
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     port.postMessage({ op: 'error', taskId: request.taskId, message } satisfies WorkerReply);
   }
 });
+
+function transferList(reply: WorkerReply): ArrayBuffer[] {
+  if (reply.op === 'hash') return [reply.data];
+  if (reply.op === 'seal') return [reply.sealed];
+  return [];
+}
 
 function handle(request: WorkerRequest): WorkerReply {
   const data = new Uint8Array(request.data);

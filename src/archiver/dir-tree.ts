@@ -1,7 +1,7 @@
 /**
- * The in-memory folder tree of a snapshot being written. It holds names,
- * metadata and blob ids only, never file contents, and encodes itself into
- * tree blobs bottom-up when the snapshot is finished.
+ * The in-memory folder tree of a snapshot being written. It contains names,
+ * metadata and blob ids only, never file contents. `saveTrees` writes it as
+ * tree blobs, bottom-up, when the snapshot is finished.
  */
 import { BackupError } from '../errors/index.ts';
 import type { NodeMeta } from '../snapshot/index.ts';
@@ -59,7 +59,7 @@ export function newDir(meta?: NodeMeta): DirEntry {
 }
 
 /**
- * Returns the folder that holds `path`'s last name, creating missing parent
+ * Returns the folder that contains `path`'s last name, creating missing parent
  * folders. Throws when a parent is a file or a symlink.
  */
 export function parentDir(root: DirEntry, path: readonly string[]): DirEntry {

@@ -131,8 +131,9 @@ const GO_JSON_ESCAPES: Record<string, string> = {
 /** Encodes a JSON string literal the way Go 1.19's encoding/json does. */
 export function goJsonString(text: string): string {
   return JSON.stringify(text).replace(/[<>&\u2028\u2029]|\\[bf]/g, (match) => {
-    const key = match === '\\b' ? '\b' : match === '\\f' ? '\f' : match;
-    return GO_JSON_ESCAPES[key]!;
+    if (match === '\\b') return GO_JSON_ESCAPES['\b']!;
+    if (match === '\\f') return GO_JSON_ESCAPES['\f']!;
+    return GO_JSON_ESCAPES[match]!;
   });
 }
 
@@ -166,7 +167,8 @@ export function parseGoTime(text: string): Date {
   date.setUTCFullYear(Number(year), Number(month) - 1, Number(day));
   date.setUTCHours(Number(hour), Number(minute), Number(second));
   const millis = Number((fraction ?? '').padEnd(3, '0').slice(0, 3));
-  const offsetMinutes = sign ? (Number(offH) * 60 + Number(offM)) * (sign === '-' ? -1 : 1) : 0;
+  let offsetMinutes = 0;
+  if (sign) offsetMinutes = (Number(offH) * 60 + Number(offM)) * (sign === '-' ? -1 : 1);
   return new Date(date.getTime() + millis - offsetMinutes * 60_000);
 }
 

@@ -1,9 +1,9 @@
 /**
- * Tree blobs as restic 0.14 writes and reads them (restic design document,
- * "Trees and Data"; field names and order from restic's Node type): a JSON
- * object `{"nodes":[...]}` followed by a newline, nodes sorted by the bytes
- * of their UTF-8 names. Node names are stored Go-quoted (strconv.Quote
- * without the quotes), and modes are Go os.FileMode values.
+ * Tree blobs as restic 0.14 writes and reads them. A tree is a JSON object
+ * `{"nodes":[...]}` followed by a newline, with nodes sorted by the bytes of
+ * their UTF-8 names (restic design document, "Trees and Data"). Field names
+ * and order follow restic's Node type. Node names are stored Go-quoted
+ * (strconv.Quote without the quotes), and modes are Go os.FileMode values.
  */
 import { BackupError, errorMessage } from '../errors/index.ts';
 import type { NodeMeta, TreeNode } from '../snapshot/index.ts';
@@ -18,7 +18,7 @@ import {
   posixToGoMode,
 } from './go-format.ts';
 
-/** What the encoder needs of one node; `meta` is in POSIX terms. */
+/** Input of the node encoder, with `meta` in POSIX terms. */
 export type EncodableNode =
   | { type: 'file'; name: string; meta: NodeMeta; size: number; content: readonly string[] }
   | { type: 'dir'; name: string; meta: NodeMeta; subtree: string }

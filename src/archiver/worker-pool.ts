@@ -40,7 +40,7 @@ interface PoolWorker {
   running: Map<number, Task>;
 }
 
-/** Tasks queued on one worker at once, so it never waits for the next message. */
+/** Tasks queued on one worker at once, so a worker rarely waits for its next message. */
 const TASKS_PER_WORKER = 2;
 
 /** Runs hash and seal tasks on worker threads, first come first served. */

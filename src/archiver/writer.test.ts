@@ -73,7 +73,7 @@ describe('RepositorySnapshotWriter', () => {
   });
   after(removeTempFolders);
 
-  it('writes a snapshot that restic checks with --read-data', async () => {
+  it('passes restic check --read-data', async () => {
     const writer = new RepositorySnapshotWriter(repo);
     await addFolder(writer, source);
     writer.addDir(['implicit', 'deeper'], await metaOf(source));
@@ -93,7 +93,7 @@ describe('RepositorySnapshotWriter', () => {
     assert.equal(listed[0].hostname, 'test-host');
   });
 
-  it('restores with restic to identical bytes, modes, mtimes and symlinks', async () => {
+  it('restores identically with restic restore', async () => {
     const target = join(tempFolder(), 'restored');
     resticOk(repoPath, ['restore', firstSnapshot, '--target', target]);
     for (const name of ['big.bin', 'empty.txt', NFC, NFD, 'secret.txt', 'shared/notes.txt']) {
@@ -113,7 +113,7 @@ describe('RepositorySnapshotWriter', () => {
     assert.equal(implicit.mode & 0o7777, 0o755);
   });
 
-  it('reads back identical bytes with RepositorySnapshotReader', async () => {
+  it('reads back identical bytes', async () => {
     const reader = await RepositorySnapshotReader.open(repo, firstSnapshot);
     const names = (await reader.list([])).map((n) => n.name);
     assert.deepEqual(names, [
@@ -139,7 +139,7 @@ describe('RepositorySnapshotWriter', () => {
     assert.ok(walked.indexOf('shared') < walked.indexOf('shared/notes.txt'));
   });
 
-  it('stores under 1% more when the same data is saved again', async () => {
+  it('deduplicates a second save', async () => {
     const before = await folderBytes(repoPath);
     const writer = new RepositorySnapshotWriter(repo);
     await addFolder(writer, source);
@@ -151,19 +151,20 @@ describe('RepositorySnapshotWriter', () => {
     assert.ok(stats.blobsKnown >= 40, `${stats.blobsKnown} known data blobs`);
   });
 
-  it('adds only a few chunks when 1% of a file changes in the middle', async () => {
+  it('adds few chunks after a 1% edit', async () => {
     const big = await readFile(join(source, 'big.bin'));
     randomBytes(big.length / 100).copy(big, big.length / 2);
     const writer = new RepositorySnapshotWriter(repo);
     const saved = await writer.addFile(['big.bin'], await metaOf(join(source, 'big.bin')), Readable.from([big]));
     const { stats } = await writer.finish(finishOptions);
     assert.equal(saved.sha256, createHash('sha256').update(big).digest('hex'));
-    assert.ok(stats.blobsNew >= 1 && stats.blobsNew <= 3, `${stats.blobsNew} new data blobs`);
+    assert.ok(stats.blobsNew >= 1, `${stats.blobsNew} new data blobs`);
+    assert.ok(stats.blobsNew <= 3, `${stats.blobsNew} new data blobs`);
     assert.ok(stats.blobsKnown >= 35, `${stats.blobsKnown} known data blobs`);
     resticOk(repoPath, ['check']);
   });
 
-  it('rejects a path added twice and invalid names', async () => {
+  it('rejects duplicate and invalid paths', async () => {
     const writer = new RepositorySnapshotWriter(repo);
     const meta = { mode: 0o644, mtime: new Date() };
     writer.addSymlink(['a', 'link'], meta, 'x');
@@ -179,7 +180,7 @@ describe('RepositorySnapshotWriter', () => {
     assert.throws(() => writer.addDir(['b'], meta), { code: 'ERR_ABORTED' });
   });
 
-  it('frees the path of a file whose stream fails', async () => {
+  it('frees the path of a failed file', async () => {
     const writer = new RepositorySnapshotWriter(repo);
     const meta = { mode: 0o644, mtime: new Date() };
     async function* failing() {
@@ -194,7 +195,7 @@ describe('RepositorySnapshotWriter', () => {
     assert.equal(node?.size, 10);
   });
 
-  it('bounds bytes in flight while the repository is slow', async () => {
+  it('bounds bytes in flight', async () => {
     let produced = 0;
     let stored = 0;
     let peak = 0;

@@ -1,9 +1,9 @@
 /**
- * The SnapshotWriter over a Repository: files are chunked, hashed,
+ * The SnapshotWriter over a Repository. Files are chunked, hashed,
  * deduplicated, compressed and sealed through a worker pool while the folder
- * tree grows in memory; `finish` writes the trees bottom-up, flushes the
- * packs and index, then stores the snapshot (the write order that restic's
- * design document, "Read and Write Ordering", requires).
+ * tree grows in memory. `finish` writes the trees bottom-up, flushes the
+ * packs and index, and then stores the snapshot, which is the write order
+ * that restic's design document requires ("Read and Write Ordering").
  */
 import { createHash, type Hash } from 'node:crypto';
 import { userInfo } from 'node:os';
@@ -33,10 +33,10 @@ export interface SnapshotWriterOptions {
   chunker?: Partial<ChunkerOptions>;
 }
 
-/** What `finish` writes into the snapshot besides the tree. */
+/** Snapshot fields that `finish` writes besides the tree. */
 export interface FinishOptions {
   tags: string[];
-  /** Paths the snapshot is said to contain, as `restic snapshots` shows them. */
+  /** Paths listed in the snapshot, as `restic snapshots` shows them. */
   paths: string[];
   hostname: string;
   username: string;
@@ -59,7 +59,10 @@ const DEFAULT_MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 /** Mode of folders that were never added but hold added nodes. */
 const PARENT_DIR_MODE = 0o755;
 
-/** Writes one snapshot into a Repository; call `finish` or `abort` exactly once. */
+/**
+ * Writes one snapshot into a Repository. Call `finish` or `abort` at the end,
+ * because the worker threads keep the process running until then.
+ */
 export class RepositorySnapshotWriter implements SnapshotWriter {
   /** Running counts; final once `finish` resolves. */
   readonly stats: ArchiveStats = emptyStats();

@@ -22,8 +22,7 @@ let scanHash = 0;
  */
 function findBoundary(data: Uint8Array, from: number, to: number, mask: number, h: number): number {
   const gear = GEAR_I32;
-  h |= 0;
-  for (let i = from | 0; i < to; i++) {
+  for (let i = from; i < to; i++) {
     h = ((h << 1) + gear[data[i]!]!) | 0;
     if ((h & mask) === 0) {
       scanHash = h;

@@ -27,6 +27,7 @@ commands:
       --target-url URL        postgres: database to restore into
       --table SCHEMA.TABLE    postgres: restore only this table (repeatable)
       --roles                 postgres: create the dump's missing roles first
+      --no-owner              postgres: restore without owners and grants
       --jobs N                postgres: parallel pg_restore (writes a temporary dump file)
       --bucket NAME           s3: restore only this bucket
       --target-bucket NAME    s3: bucket to restore into
@@ -54,6 +55,7 @@ const COMMAND_OPTIONS = {
   'target-url': { type: 'string' },
   table: { type: 'string', multiple: true },
   roles: { type: 'boolean', default: false },
+  'no-owner': { type: 'boolean', default: false },
   jobs: { type: 'string' },
   bucket: { type: 'string' },
   'target-bucket': { type: 'string' },

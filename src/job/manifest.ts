@@ -40,7 +40,7 @@ export async function readManifest(reader: SnapshotReader, snapshotId: string): 
     throw new BackupError(
       'ERR_SNAPSHOT_NOT_FOUND',
       `snapshot ${snapshotId.slice(0, 8)} holds no ${MANIFEST_NAME}; it was not written by bgapp-backup, ` +
-        'so restore it with `restic restore` instead',
+        'so restore it whole with --target-dir and no --source, or with `restic restore`',
     );
   }
   const parts: Buffer[] = [];

@@ -2,6 +2,7 @@
  * Restores the sources of one snapshot into their targets, each verified
  * against the snapshot's manifest.json.
  */
+import { createHash } from 'node:crypto';
 import { BackupError } from '../errors/index.ts';
 import type { Logger, ProgressListener } from '../log/index.ts';
 import { restoreFiles } from '../restore/files/index.ts';
@@ -12,7 +13,7 @@ import { restoreS3 } from '../restore/s3/index.ts';
 import type { S3RestoreOptions } from '../restore/s3/index.ts';
 import { scopeReader } from '../snapshot/index.ts';
 import type { SnapshotReader } from '../snapshot/index.ts';
-import type { SourceManifest } from '../sources/index.ts';
+import type { FilesManifest, SourceManifest } from '../sources/index.ts';
 
 /** Where one source of the snapshot goes. */
 export type RestoreTarget =
@@ -72,4 +73,49 @@ function restoreOne(base: BaseContext, task: RestoreTask): Promise<RestoreReport
     'ERR_USAGE',
     `source ${manifest.name} is of type ${manifest.type}, but the target given is for ${target.type}`,
   );
+}
+
+/**
+ * Restores a whole snapshot that has no manifest.json, such as one made by
+ * `restic backup`, into `targetDir`. The files on disk are checked against
+ * SHA-256 sums computed from the snapshot's own contents.
+ */
+export async function restoreWholeSnapshot(
+  options: Omit<RestoreJobOptions, 'tasks'> & { targetDir: string },
+): Promise<RestoreReport> {
+  const { reader } = options;
+  const sha256: Record<string, string> = {};
+  let bytes = 0;
+  options.onEvent({ type: 'phase', phase: 'hashing the snapshot' });
+  for await (const { path, node } of reader.walk([])) {
+    if (node.type !== 'file') continue;
+    const hash = createHash('sha256');
+    for await (const chunk of reader.openFile(node)) hash.update(chunk as Uint8Array);
+    sha256[path.join('/')] = hash.digest('hex');
+    bytes += node.size ?? 0;
+  }
+  const now = new Date().toISOString();
+  const manifest: FilesManifest = {
+    type: 'files',
+    name: 'snapshot',
+    path: '/',
+    readAt: now,
+    finishedAt: now,
+    files: Object.keys(sha256).length,
+    bytes,
+    sha256,
+  };
+  const report = await restoreFiles(
+    {
+      reader,
+      manifest,
+      force: options.force,
+      logger: options.logger,
+      signal: options.signal,
+      onEvent: options.onEvent,
+    },
+    { targetDir: options.targetDir },
+  );
+  report.notes.push('the snapshot has no manifest.json; files were checked against the snapshot itself');
+  return report;
 }

@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { RepositorySnapshotReader } from '../../archiver/index.ts';
 import type { Config, ConfiguredSource } from '../../config/index.ts';
 import { BackupError } from '../../errors/index.ts';
-import { readManifest } from '../../job/manifest.ts';
-import { runRestore } from '../../job/restore.ts';
+import { MANIFEST_NAME, readManifest } from '../../job/manifest.ts';
+import { restoreWholeSnapshot, runRestore } from '../../job/restore.ts';
 import type { RestoreTarget, RestoreTask } from '../../job/restore.ts';
 import type { Repository, SnapshotEntry } from '../../repository/index.ts';
+import type { RestoreReport } from '../../restore/index.ts';
 import type { SourceManifest } from '../../sources/index.ts';
 import { openRepository } from '../context.ts';
 import type { CommandContext } from '../context.ts';
@@ -32,16 +33,15 @@ export async function runRestoreCommand(
   try {
     const entry = await findRestoreSnapshot(repo, ref, flags.source ?? []);
     const reader = await RepositorySnapshotReader.open(repo, entry.id);
-    const manifest = await readManifest(reader, entry.id);
-    const tasks = planTasks(manifest.sources, flags, config);
-    const reports = await runRestore({
-      reader,
-      tasks,
-      force: flags.force,
-      logger: ctx.logger,
-      onEvent: ctx.progress.listener,
-      signal: ctx.signal,
-    });
+    const common = { reader, force: flags.force, logger: ctx.logger, onEvent: ctx.progress.listener, signal: ctx.signal };
+    const hasManifest = (await reader.lookup([MANIFEST_NAME]))?.type === 'file';
+    let reports: RestoreReport[];
+    if (!hasManifest && flags['target-dir'] && !flags.source) {
+      reports = [await restoreWholeSnapshot({ ...common, targetDir: flags['target-dir'] })];
+    } else {
+      const manifest = await readManifest(reader, entry.id);
+      reports = await runRestore({ ...common, tasks: planTasks(manifest.sources, flags, config) });
+    }
     ctx.progress.done();
     printResult(ctx.options, { snapshot_id: entry.id, reports }, () =>
       reports.flatMap((r) => [
@@ -140,6 +140,7 @@ function postgresTarget(flags: RestoreFlags, configured: ConfiguredSource | unde
       targetUrl,
       tables: flags.table,
       roles: flags.roles,
+      noOwner: flags['no-owner'],
       jobs,
       binDir: pg?.bin_dir,
       container: pg?.container,
