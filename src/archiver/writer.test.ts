@@ -159,7 +159,9 @@ describe('RepositorySnapshotWriter', () => {
     const { stats } = await writer.finish(finishOptions);
     assert.equal(saved.sha256, createHash('sha256').update(big).digest('hex'));
     assert.ok(stats.blobsNew >= 1, `${stats.blobsNew} new data blobs`);
-    assert.ok(stats.blobsNew <= 3, `${stats.blobsNew} new data blobs`);
+    // The edited chunk changes, and so can the few after it until the chunker
+    // finds the old boundaries again (the 512 KiB minimum skips over some).
+    assert.ok(stats.blobsNew <= 8, `${stats.blobsNew} new data blobs`);
     assert.ok(stats.blobsKnown >= 35, `${stats.blobsKnown} known data blobs`);
     resticOk(repoPath, ['check']);
   });

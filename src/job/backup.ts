@@ -72,7 +72,7 @@ export async function runBackup(options: BackupJobOptions): Promise<BackupJobRes
     }
     result = await backUpSources(options);
   } catch (err) {
-    failure = err;
+    failure = withSnapshotNote(err);
   }
 
   if (options.after) {
@@ -97,6 +97,12 @@ export async function runBackup(options: BackupJobOptions): Promise<BackupJobRes
   if (failure !== undefined) throw failure;
   if (!result) throw new Error('backup finished without a result');
   return result;
+}
+
+/** Adds "no snapshot was kept" to a failure, so the user knows nothing was recorded. */
+function withSnapshotNote(err: unknown): unknown {
+  if (!isBackupError(err)) return err;
+  return new BackupError(err.code, `${err.message} (no snapshot was kept)`, { cause: err });
 }
 
 async function backUpSources(options: BackupJobOptions): Promise<BackupJobResult> {

@@ -11,7 +11,7 @@ import type { SourceManifest } from '../sources/index.ts';
 /** Name of the manifest file at the root of every snapshot. */
 export const MANIFEST_NAME = 'manifest.json';
 
-/** Identifies the manifest's layout; bumped when a field changes meaning. */
+/** Version of the manifest layout, bumped when a field changes meaning. */
 export const MANIFEST_FORMAT = 'bgapp-backup-manifest/1';
 
 /** The contents of manifest.json. */
@@ -33,7 +33,10 @@ export async function writeManifest(writer: SnapshotWriter, manifest: Manifest):
   await writer.addFile([MANIFEST_NAME], { mode: 0o644, mtime: now }, Readable.from([bytes]));
 }
 
-/** Reads /manifest.json of a snapshot; ERR_REPO_CORRUPT when it is missing or invalid. */
+/**
+ * Reads /manifest.json of a snapshot. Raises ERR_SNAPSHOT_NOT_FOUND when it
+ * is missing and ERR_REPO_CORRUPT when it is invalid.
+ */
 export async function readManifest(reader: SnapshotReader, snapshotId: string): Promise<Manifest> {
   const node = await reader.lookup([MANIFEST_NAME]);
   if (!node || node.type !== 'file') {

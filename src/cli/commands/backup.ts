@@ -22,9 +22,15 @@ export async function runBackupCommand(ctx: CommandContext, only: string[]): Pro
   const { repo, config } = await openRepository(ctx, { configRequired: true });
   if (!config) throw new Error('backup needs a config');
   const sources = createSources(config.sources, only);
+  // A killed run leaves its lock behind, and restic refuses to work on a
+  // repository with any lock in it, so stale locks go before each backup.
+  const stale = await repo.removeStaleLocks();
+  if (stale.length > 0) ctx.logger.warn({ locks: stale }, 'removed stale locks left by runs that were killed');
   const lock = await repo.lock({ exclusive: false });
   let result: BackupJobResult;
   try {
+    const removed = await repo.removeLeftovers();
+    if (removed > 0) ctx.logger.info({ removed }, 'removed temporary files left by interrupted runs');
     result = await runBackup({
       sources,
       openSession: async () => openSession(repo, ctx, config),

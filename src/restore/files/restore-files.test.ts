@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
+import { chown, lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -196,16 +196,16 @@ describe('restoreFiles', () => {
 
   describe('crafted snapshots', () => {
     const unsafeNames: [string, string[]][] = [
-      ['parent folder', ['..', 'escaped.txt']],
-      ['dot', ['.']],
-      ['slash', ['a/b']],
-      ['absolute', ['/tmp']],
-      ['NUL', ['x\0y']],
+      ['..', ['..', 'escaped.txt']],
+      ['.', ['.']],
+      ['a/b', ['a/b']],
+      ['/tmp', ['/tmp']],
+      ['x<NUL>y', ['x\0y']],
       ['empty', ['']],
     ];
     for (const [label, path] of unsafeNames) {
-      it(`rejects a ${label} name`, async () => {
-        const target = join(root, `unsafe-${label.replace(' ', '-')}`);
+      it(`rejects the name ${label}`, async () => {
+        const target = join(root, `unsafe-${unsafeNames.findIndex(([other]) => other === label)}`);
         const entries: CraftedEntry[] = [
           { path: ['harmless.txt'], node: fileNode('harmless.txt'), data: 'fine' },
           { path, node: fileNode(path.at(-1) ?? ''), data: 'escaped' },
@@ -300,11 +300,8 @@ describe('restoreFiles', () => {
     const publicSource = join(root, 'public-source');
     await mkdir(publicSource, { mode: 0o755 });
     await writeFile(join(publicSource, 'a.txt'), 'a', { mode: 0o644 });
-    const target = join(root, 'user-owned');
-
     const parent = join(root, 'user-parent');
     await mkdir(parent, { mode: 0o755 });
-    const { chown } = await import('node:fs/promises');
     await chown(parent, user.uid, user.gid);
 
     const result = await runNodeAs(user.name, runScript, ['restore', publicSource, join(parent, 'out')]);
@@ -313,6 +310,5 @@ describe('restoreFiles', () => {
     assert.equal(output.report?.verified, true);
     assert.ok(output.report?.notes.some((note) => /owners were not restored/.test(note)));
     assert.equal((await lstat(join(parent, 'out', 'a.txt'))).uid, user.uid);
-    assert.equal(target.length > 0, true);
   });
 });

@@ -6,7 +6,7 @@
  */
 import type { BigIntStats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { BackupError } from '../../errors/index.ts';
+import { BackupError, errorMessage } from '../../errors/index.ts';
 
 /** Bytes handed on so far by `readOpenedFile`. */
 export interface ReadProgress {
@@ -26,7 +26,10 @@ export async function* readOpenedFile(
   progress: ReadProgress,
 ): AsyncGenerator<Uint8Array> {
   while (progress.bytesRead < size) {
-    if (signal.aborted) throw new BackupError('ERR_ABORTED', 'backup aborted while reading a file');
+    if (signal.aborted) {
+      const reason = errorMessage(signal.reason);
+      throw new BackupError('ERR_ABORTED', `backup aborted while reading a file: ${reason}`);
+    }
     const length = Math.min(chunkBytes, size - progress.bytesRead);
     const buffer = Buffer.allocUnsafe(length);
     const { bytesRead } = await handle.read(buffer, 0, length, progress.bytesRead);
