@@ -64,6 +64,8 @@ export class ProgressLine {
   private text = '';
   private lastDraw = 0;
   private bytesRead = 0;
+  /** Bytes read by the sources before the current one; `bytes` events count per source. */
+  private sourceBytesBase = 0;
   private items = 0;
   private source = '';
   private readonly startedAt = Date.now();
@@ -93,11 +95,9 @@ export class ProgressLine {
 
   private onEvent(event: ProgressEvent): void {
     if (event.type === 'source-start') this.source = event.source;
-    if (event.type === 'item') {
-      this.items += 1;
-      this.bytesRead += event.bytes;
-    }
-    if (event.type === 'bytes') this.bytesRead = Math.max(this.bytesRead, event.bytesRead);
+    if (event.type === 'item') this.items += 1;
+    if (event.type === 'source-start') this.sourceBytesBase = this.bytesRead;
+    if (event.type === 'bytes') this.bytesRead = this.sourceBytesBase + event.bytesRead;
     if (event.type === 'phase') this.source = event.phase;
     const seconds = Math.max((Date.now() - this.startedAt) / 1000, 0.001);
     const rate = this.bytesRead / seconds / 1e6;
@@ -136,6 +136,11 @@ export function formatBytes(bytes: number): string {
 function formatDuration(seconds: number): string {
   const s = Math.floor(seconds);
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** Formats a count with its noun, e.g. `1 snapshot`, `3 snapshots`. */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 /** Prints a command's result: JSON when asked, else the given text lines. */

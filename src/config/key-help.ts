@@ -1,9 +1,9 @@
 /**
- * What each config key expects and an example line that fixes it. Error messages
- * are built from these, so a user reads the rule and a line to copy.
+ * Rules and example lines for each config key. Error messages are built from these,
+ * so a user reads the rule and a line to copy.
  */
 
-/** What a key expects and a line that would be valid there. */
+/** Expected value of a key and a line that would be valid there. */
 export interface KeyHelp {
   expected: string;
   /** A valid line for this key, built from the bad value where that helps. */

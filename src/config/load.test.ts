@@ -107,6 +107,13 @@ describe('parseConfig', () => {
     assert.ok(config.backup.hostname.length > 0);
   });
 
+  it('accepts sections whose keys are all commented out', async () => {
+    const text = 'onedrive:\n  # folder: ~/OneDrive\nbackup:\nsources:\n  - { type: files, name: etc, path: /etc }\n';
+    const config = await parseConfig(text, '/x.yaml', { env: {}, home: '/home/bg' });
+    assert.equal(config.onedrive.folder, undefined);
+    assert.ok(config.backup.hostname.length > 0);
+  });
+
   it('keeps the s3 secret out of JSON and inspect output', async () => {
     const config = await parseConfig(fullConfig(), join(dir, 'c.yaml'), { env: {}, home: '/h' });
     const s3 = config.sources[1] as S3SourceConfig;

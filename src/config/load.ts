@@ -16,7 +16,7 @@ import type { Config, Env } from './types.ts';
 /** Name of the config file looked for in the working folder. */
 export const DEFAULT_CONFIG_FILE = 'bgapp-backup.yaml';
 
-/** Where the config file was found and how it was named. */
+/** Location of the config file and the setting that named it. */
 export interface ConfigLocation {
   path: string;
   origin: '--config' | 'BGAPP_BACKUP_CONFIG' | 'default';
@@ -90,6 +90,7 @@ export async function parseConfig(
   if (raw === null || raw === undefined) {
     throw invalid(file, 'the file is empty; start from the example in docs/configuration.md');
   }
+  dropEmptySections(raw);
   const parsed = configFileSchema.safeParse(raw);
   if (!parsed.success) throw problemsError(file, problemsFromIssues(parsed.error.issues, raw), doc, lines);
   const checked = checkConfig(parsed.data);
@@ -100,6 +101,18 @@ export async function parseConfig(
   const { config, problems } = await resolveConfig(parsed.data, context);
   if (problems.length > 0) throw problemsError(file, problems, doc, lines);
   return config;
+}
+
+/**
+ * Treats a section whose keys are all commented out (`backup:` with nothing below,
+ * which YAML reads as null) as if it were left out, so its defaults apply.
+ */
+function dropEmptySections(raw: unknown): void {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return;
+  const sections = raw as Record<string, unknown>;
+  for (const key of ['onedrive', 'repository', 'backup', 'plain_copies']) {
+    if (sections[key] === null) delete sections[key];
+  }
 }
 
 async function readConfigText(location: ConfigLocation): Promise<string | undefined> {

@@ -11,7 +11,7 @@ import type { ConfigFile, SourceEntry } from './schema.ts';
 import { defineHiddenProperty, secretFromText } from './secret.ts';
 import type { Config, ConfiguredSource, Env, PlainCopyFolder } from './types.ts';
 
-/** What resolving a config needs from the machine. */
+/** Machine-specific inputs of resolveConfig. */
 export interface ResolveContext {
   /** Absolute path of the config file; relative paths in it are resolved against its folder. */
   file: string;

@@ -10,7 +10,7 @@ export const REDACTED = '[redacted]';
 /** A secret value, such as the repository password, that prints as `[redacted]`. */
 export class Secret {
   readonly #value: string;
-  /** Where the value came from, e.g. `BGAPP_BACKUP_PASSWORD_FILE`; safe to log. */
+  /** Origin of the value, such as `BGAPP_BACKUP_PASSWORD_FILE`; safe to log. */
   readonly origin: string;
 
   constructor(value: string, origin: string) {

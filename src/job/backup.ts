@@ -99,6 +99,26 @@ export async function runBackup(options: BackupJobOptions): Promise<BackupJobRes
   return result;
 }
 
+/**
+ * Wraps a writer so that every chunk of file contents read is reported as a
+ * `bytes` event, which lets a progress display move during one long dump.
+ */
+function countingWriter(writer: SnapshotWriter, source: string, onEvent: ProgressListener): SnapshotWriter {
+  let bytesRead = 0;
+  async function* count(content: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+    for await (const chunk of content) {
+      bytesRead += chunk.length;
+      onEvent({ type: 'bytes', source, bytesRead, bytesStored: 0 });
+      yield chunk;
+    }
+  }
+  return {
+    addDir: (path, meta) => writer.addDir(path, meta),
+    addSymlink: (path, meta, target) => writer.addSymlink(path, meta, target),
+    addFile: (path, meta, content) => writer.addFile(path, meta, count(content)),
+  };
+}
+
 /** Adds "no snapshot was kept" to a failure, so the user knows nothing was recorded. */
 function withSnapshotNote(err: unknown): unknown {
   if (!isBackupError(err)) return err;
@@ -151,7 +171,7 @@ async function backUpSource(
   options.onEvent({ type: 'source-start', source: source.name });
   try {
     const manifest = await source.backup({
-      writer: scopeWriter(session, prefix),
+      writer: countingWriter(scopeWriter(session, prefix), source.name, options.onEvent),
       parent: options.parent ? scopeReader(options.parent, prefix) : undefined,
       logger,
       signal: options.signal,

@@ -22,7 +22,7 @@ async function freshFolder(name: string): Promise<string> {
   return folder;
 }
 
-/** A stream that yields `first`, waits until `release` resolves, then fails or ends. */
+/** Returns a stream that yields `first`, waits for `release`, then fails or ends. */
 function pausedStream(first: string, release: Promise<void>, failure?: Error): AsyncIterable<Uint8Array> {
   return (async function* () {
     yield Buffer.from(first);

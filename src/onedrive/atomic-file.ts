@@ -4,8 +4,11 @@
  * flushed to disk, and is then renamed over the final name.
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { BackupError, errorMessage } from '../errors/index.ts';
 
@@ -70,22 +73,19 @@ async function writeAndSync(
   content: Readable | AsyncIterable<Uint8Array>,
   options: AtomicWriteOptions,
 ): Promise<number> {
-  const handle = await open(temp, 'wx', options.mode ?? 0o600);
+  // `flush: true` makes the stream fsync before it closes its descriptor. The stream
+  // owns the descriptor because, on Node 24, FileHandle.close() never settles after
+  // a stream was made from that handle with autoClose: false.
+  const out = createWriteStream(temp, { flags: 'wx', mode: options.mode ?? 0o600, flush: true });
   try {
-    // Written through the FileHandle rather than a write stream: a FileHandle
-    // whose stream was created with autoClose false never settles close() (Node 24).
-    let bytes = 0;
-    for await (const chunk of content) {
-      options.signal?.throwIfAborted();
-      const data = chunk as Uint8Array;
-      await handle.write(data);
-      bytes += data.length;
-    }
-    await handle.sync();
-    return bytes;
-  } finally {
-    await handle.close();
+    await pipeline(content, out, { signal: options.signal });
+  } catch (err) {
+    // The stream may still be opening the file; wait, so the caller's cleanup runs
+    // after the file exists and its descriptor is closed.
+    if (!out.closed) await once(out, 'close');
+    throw err;
   }
+  return out.bytesWritten;
 }
 
 /** Flushes a folder's entries, so the rename survives a crash (POSIX; Linux and macOS). */

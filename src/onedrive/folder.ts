@@ -15,7 +15,7 @@ export interface OneDriveFolder {
    * the choice when there is more than one.
    */
   candidates: string[];
-  /** Where detection looked, as patterns; empty when the config named the folder. */
+  /** Paths searched, as patterns; empty when the config named the folder. */
   searched: string[];
 }
 
@@ -30,7 +30,7 @@ export interface FindOneDriveOptions {
 /**
  * Returns the OneDrive folder: the configured one, else the first existing folder of
  * `~/OneDrive`, `~/OneDrive - *` (OneDrive for Business on Windows) and
- * `~/Library/CloudStorage/OneDrive-*` (macOS), with wildcard matches in byte order.
+ * `~/Library/CloudStorage/OneDrive-*` (macOS), with wildcard matches sorted by name.
  * Raises ERR_ONEDRIVE_NOT_FOUND when the configured folder is missing or none is found.
  */
 export async function findOneDriveFolder(options: FindOneDriveOptions = {}): Promise<OneDriveFolder> {
@@ -124,8 +124,11 @@ async function matchingFolders(parent: string, prefix: string): Promise<string[]
     return [];
   }
   const matches = names.filter((name) => name.startsWith(prefix) && name.length > prefix.length);
-  const sorted = matches.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((name) => join(parent, name));
+  // The default sort compares UTF-16 code units, so the order is the same on every machine.
+  const sorted = matches.sort().map((name) => join(parent, name));
   const folders: string[] = [];
-  for (const path of sorted) if (await isFolder(path)) folders.push(path);
+  for (const path of sorted) {
+    if (await isFolder(path)) folders.push(path);
+  }
   return folders;
 }

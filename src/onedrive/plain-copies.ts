@@ -65,7 +65,7 @@ interface PlannedCopy {
 /**
  * Writes a plain copy of each source and prunes older copies to `keep` per series.
  * A postgres source gives `postgres_dumps/<source>_<time>.dump`, the custom-format
- * dump only (globals.sql, which holds role password hashes, is never copied). Each
+ * dump only (globals.sql, which contains role password hashes, is never copied). Each
  * s3 bucket gives `minio_data/<bucket>_<time>.tar.gz`. A `files` source gives
  * `configs/` or `logs/<source>_<time>.tar.gz`. A failed copy is a warning and the
  * others go on; an abort raises ERR_ABORTED.

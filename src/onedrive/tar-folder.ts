@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { pack as createPack, type Pack } from 'tar-stream';
+import { BackupError } from '../errors/index.ts';
 import type { SnapshotReader, TreeNode } from '../snapshot/index.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 
@@ -34,15 +35,28 @@ export async function writeFolderArchive(
   // tar-stream's pack is a streamx stream, so it is handed to pipeline as an async iterable.
   const compressing = pipeline(chunksOf(archive), gzip);
   const writing = writeFileAtomic(target, gzip, { mode: 0o600, signal });
-  const settled = await Promise.allSettled([filling, compressing, writing]);
-  const failure = settled.find((result) => result.status === 'rejected');
-  if (failure) {
-    stop.abort(failure.reason);
+  // Any failure stops the other two steps, which could otherwise wait forever on
+  // backpressure from a writer that is gone. The compressing step only passes on the
+  // failure of a neighbour, so the first failure of reading or writing is the cause.
+  let firstFailure: { reason: unknown } | undefined;
+  const stopAll = (reason: unknown) => {
+    stop.abort(reason);
     archive.destroy();
     gzip.destroy();
-    // The reading side's error explains more than the write error it causes.
-    throw settled[0].status === 'rejected' ? settled[0].reason : failure.reason;
+  };
+  const recordAndStop = (reason: unknown) => {
+    firstFailure ??= { reason };
+    stopAll(reason);
+  };
+  filling.catch(recordAndStop);
+  writing.catch(recordAndStop);
+  compressing.catch(stopAll);
+  const settled = await Promise.allSettled([filling, compressing, writing]);
+  if (signal?.aborted) {
+    throw new BackupError('ERR_ABORTED', `writing ${target} was aborted`, { cause: signal.reason });
   }
+  if (firstFailure) throw firstFailure.reason;
+  if (settled[1].status === 'rejected') throw settled[1].reason;
   return settled[2].status === 'fulfilled' ? settled[2].value : 0;
 }
 
@@ -59,7 +73,7 @@ async function fillArchive(
 ): Promise<void> {
   try {
     const root = folder.length === 0 ? undefined : await reader.lookup(folder);
-    await addEntry(archive, { ...headerOf(root, top), type: 'directory' });
+    await addEntry(archive, { ...headerOf(root, `${top}/`), type: 'directory' });
     for await (const { path, node } of reader.walk(folder)) {
       signal.throwIfAborted();
       const name = [top, ...path.slice(folder.length)].join('/');
@@ -79,7 +93,7 @@ async function addNode(
   signal: AbortSignal,
 ): Promise<void> {
   const header = headerOf(node, name);
-  if (node.type === 'dir') return addEntry(archive, { ...header, type: 'directory' });
+  if (node.type === 'dir') return addEntry(archive, { ...header, name: `${name}/`, type: 'directory' });
   if (node.type === 'symlink') {
     return addEntry(archive, { ...header, type: 'symlink', linkname: node.linkTarget ?? '' });
   }
@@ -113,9 +127,15 @@ async function addEntry(
     entry = archive.entry(header, (err) => (err ? reject(err) : resolve()));
   });
   if (!entry) throw new Error('tar-stream returned no entry');
-  if (content) await copyInto(content, entry, signal);
-  else entry.end(undefined);
-  await done;
+  // The entry's callback reports its failure; without a listener streamx would also
+  // raise the 'error' event as an uncaught exception.
+  entry.on('error', () => {});
+  if (!content) {
+    entry.end(undefined);
+    return done;
+  }
+  // Promise.all observes both, so the entry's rejection after a failed copy is handled.
+  await Promise.all([copyInto(content, entry, signal), done]);
 }
 
 /** Copies with backpressure; tar-stream's entries are streamx streams, not Node streams. */

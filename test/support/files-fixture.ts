@@ -1,7 +1,7 @@
 /**
- * A folder tree for tests of the `files` source and restore, with the cases
- * that are easy to get wrong: links of every kind, an empty folder, a setgid
- * folder, a private file, and two names that differ only in Unicode
+ * A folder tree for tests of the `files` source and restore. It contains the
+ * cases that are easy to get wrong: links of every kind, an empty folder, a
+ * setgid folder, a private file, and two names that differ only in Unicode
  * normalization.
  */
 import { chmod, mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';

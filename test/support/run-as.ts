@@ -55,7 +55,8 @@ export function runAs(user: string, command: string, args: readonly string[]): P
           reject(err);
           return;
         }
-        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+        let code: number | null = 0;
+        if (err) code = typeof err.code === 'number' ? err.code : null;
         resolve({ code, signal: err?.signal ?? null, stdout, stderr });
       },
     );

@@ -15,7 +15,7 @@ import type { Repository } from '../../repository/index.ts';
 import { openRepository } from '../context.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT_OK, EXIT_WARNINGS } from '../exit-codes.ts';
-import { formatBytes, printResult } from '../output.ts';
+import { formatBytes, plural, printResult } from '../output.ts';
 
 /** Runs the backup; exit 3 when the snapshot was written with warnings. */
 export async function runBackupCommand(ctx: CommandContext, only: string[]): Promise<number> {
@@ -55,9 +55,8 @@ export async function runBackupCommand(ctx: CommandContext, only: string[]): Pro
       sources: result.manifest.sources.map((s) => ({ type: s.type, name: s.name })),
     },
     () => [
-      ...result.warnings.map((w) => `warning: ${w.source}: ${w.item}: ${w.message}`),
       `snapshot ${result.snapshotId.slice(0, 8)} saved, ${formatBytes(result.storedBytes)} added` +
-        (result.warnings.length > 0 ? `, with ${result.warnings.length} warnings` : ''),
+        (result.warnings.length > 0 ? `, with ${plural(result.warnings.length, 'warning')} (listed above)` : ''),
     ],
   );
   return result.warnings.length > 0 ? EXIT_WARNINGS : EXIT_OK;

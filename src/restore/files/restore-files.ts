@@ -10,7 +10,7 @@ import { planRestore, unsafeNameReason, type PlannedNode } from './plan.ts';
 import { prepareTarget } from './target.ts';
 import { finishFolder, makeFolder, writeFile, writeSymlink, type WriteOptions } from './write-nodes.ts';
 
-/** Where a `files` restore writes. */
+/** Options of a `files` restore. */
 export interface FilesRestoreOptions {
   /** Folder that receives the source folder's contents; created when missing. */
   targetDir: string;
@@ -27,6 +27,9 @@ export interface FilesRestoreOptions {
  * entries that the snapshot does not contain are left in place. Every name is
  * checked before anything is written, and unsafe ones raise
  * ERR_RESTORE_UNSAFE_PATH. Devices, FIFOs and sockets are not restored.
+ *
+ * NOTE: hard links come back as separate files, because the snapshot trees
+ * read here carry no link count or inode to group them by.
  */
 export async function restoreFiles(
   ctx: RestoreContext<FilesManifest>,
@@ -117,6 +120,6 @@ function compareWithManifest(manifest: FilesManifest, restored: ReadonlyMap<stri
 
 function throwIfAborted(signal: AbortSignal, targetDir: string): void {
   if (signal.aborted) {
-    throw new BackupError('ERR_ABORTED', `restore into ${targetDir} aborted: the folder holds a partial restore`, { cause: signal.reason });
+    throw new BackupError('ERR_ABORTED', `restore into ${targetDir} aborted: the folder contains a partial restore`, { cause: signal.reason });
   }
 }

@@ -9,7 +9,7 @@ import { BackupError, errorMessage } from '../../errors/index.ts';
 
 /**
  * Creates the target folder when missing, and raises
- * ERR_RESTORE_TARGET_NOT_EMPTY when it holds entries and `force` is false, or
+ * ERR_RESTORE_TARGET_NOT_EMPTY when it contains entries and `force` is false, or
  * ERR_RESTORE_TARGET_NOT_WRITABLE when it is not a folder or a file cannot be
  * created in it.
  */

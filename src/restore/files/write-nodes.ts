@@ -4,6 +4,10 @@
  * folders are checked with lstat, and metadata is set through descriptors
  * opened with O_NOFOLLOW. Callers create every parent folder first and write
  * symbolic links last.
+ *
+ * NOTE: Node.js has no openat(2), so paths are resolved from the target folder
+ * on each call. Another process that swaps a folder for a link during the
+ * restore can still redirect a write; the checks hold only for a quiet target.
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -12,7 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { BackupError, isBackupError } from '../../errors/index.ts';
 import type { SnapshotReader, TreeNode } from '../../snapshot/index.ts';
 
-/** How nodes are written in one restore. */
+/** Options for writing the nodes of one restore. */
 export interface WriteOptions {
   /** Replace entries already in the target instead of failing on them. */
   force: boolean;
@@ -64,7 +68,7 @@ export async function writeFile(
   try {
     // Written through the FileHandle: a write stream made with autoClose false
     // leaves handle.close() unsettled on Node 24.
-    for await (const chunk of reader.openFile(node)) await handle.write(chunk as Uint8Array);
+    for await (const chunk of reader.openFile(node)) await writeAll(handle, chunk as Uint8Array);
     const sha256 = await hashFile(absolutePath);
     await setMeta(handle, node, options);
     return sha256;
@@ -113,6 +117,15 @@ export async function hashFile(absolutePath: string): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(handle.createReadStream(), hash);
   return hash.digest('hex');
+}
+
+// write(2) may write fewer bytes than requested, so the rest is written again.
+async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.length) {
+    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
+    offset += bytesWritten;
+  }
 }
 
 // chown(2) clears setuid and setgid, so the mode is set after the owner.

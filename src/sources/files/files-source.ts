@@ -89,7 +89,7 @@ async function backupFolder(
     finishedAt: new Date().toISOString(),
     files: run.files,
     bytes: run.bytes,
-    sha256: Object.fromEntries([...run.sha256].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+    sha256: Object.fromEntries([...run.sha256].sort(byUtf8Path)),
   };
 }
 
@@ -180,6 +180,11 @@ function toMeta(stats: BigIntStats, owners: OwnerNames): NodeMeta {
     deviceId: stats.dev,
     links: Number(stats.nlink),
   };
+}
+
+// Byte order of UTF-8, the order of the walk, so the manifest lists files as they were read.
+function byUtf8Path([a]: [string, string], [b]: [string, string]): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 function throwIfAborted(signal: AbortSignal, folder: string): void {

@@ -1,6 +1,7 @@
 /**
  * Sorting of file-system errors met while walking or reading one entry into the
- * warning kinds of the log contract, so that one bad entry never fails a run.
+ * warning kinds of the log contract, so that such an error becomes a warning
+ * instead of failing the run. Errors that are not system errors are raised.
  */
 import type { Warning } from '../../log/index.ts';
 

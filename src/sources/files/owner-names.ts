@@ -10,7 +10,7 @@ export interface OwnerNames {
   group(gid: number): string | undefined;
 }
 
-/** Where the account files live; tests point these at their own copies. */
+/** Paths of the account files; tests point these at their own copies. */
 export interface OwnerFiles {
   passwdPath: string;
   groupPath: string;

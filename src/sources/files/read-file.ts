@@ -1,7 +1,7 @@
 /**
  * Reading of one regular file that may change while it is read, as log files
  * do. The file is read through one descriptor up to the size it had when it
- * was opened, so growth during the read is never stored, and every change seen
+ * was opened, so growth during the read is never stored. Every change seen
  * between the listing and the end of the read is described for a warning.
  */
 import type { BigIntStats } from 'node:fs';
@@ -39,7 +39,7 @@ export async function* readOpenedFile(
   }
 }
 
-/** What was seen of one file before, during and after it was read. */
+/** Observations of one file before, during and after its read. */
 export interface FileObservations {
   relativePath: string;
   /** lstat from the folder listing. */

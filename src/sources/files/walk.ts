@@ -10,7 +10,7 @@ import { BackupError, errorMessage } from '../../errors/index.ts';
 import { describeSystemError, warningKindOf, type EntryWarn } from './fs-warnings.ts';
 import type { PathFilter } from './path-filter.ts';
 
-/** One entry kept by the walk; `path` holds names relative to the source folder. */
+/** One entry kept by the walk; `path` contains names relative to the source folder. */
 export type WalkEntry =
   | { kind: 'dir'; path: string[]; absolutePath: string; stats: BigIntStats }
   | { kind: 'file'; path: string[]; absolutePath: string; stats: BigIntStats }
@@ -26,7 +26,8 @@ interface Child {
  * Yields the source folder itself (path `[]`), then every entry below it that
  * the filter keeps, parents before children. Entries that cannot be read are
  * passed to `warn` and left out. Sockets, FIFOs and devices are left out with a
- * warning of kind 'skipped'.
+ * warning of kind 'skipped'. Folders are kept even when include patterns are
+ * set and nothing below them matches, so those backups contain empty folders.
  */
 export async function* walkFolder(
   root: string,
@@ -124,8 +125,8 @@ async function lstatChild(
 ): Promise<Child | undefined> {
   const name = raw.toString('utf8');
   const relative = [...folderPath, name].join('/');
-  // Snapshot paths are strings, so a name that is not valid UTF-8 would come
-  // back under another name; it is left out instead of being renamed.
+  // Snapshot paths are strings, so a name that is not valid UTF-8 would be
+  // restored under another name. Such a name is left out instead.
   if (!Buffer.from(name, 'utf8').equals(raw)) {
     warn(relative, 'skipped', `a name in ${folder} is not valid UTF-8 (hex ${raw.toString('hex')}), so it is not backed up`);
     return undefined;
