@@ -92,7 +92,7 @@ export async function openWithPassword(
   }
   throw new BackupError(
     'ERR_PASSWORD_WRONG',
-    `wrong password: none of the ${keys.length} keys of ${backend.location} opens with it; check the password file or RESTIC_PASSWORD`,
+    `wrong password: none of the ${keys.length} keys of ${backend.location} opens with it; check BGAPP_BACKUP_PASSWORD, BGAPP_BACKUP_PASSWORD_FILE or repository.password_file`,
   );
 }
 
