@@ -64,11 +64,11 @@ async function seedBuckets(endpoint: string, accessKeyId: string, secretAccessKe
   for (const bucket of ['bgapp-data', 'bgapp-backups', 'bgapp-temp']) {
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
   }
-  const objects: [string, string | Buffer, string][] = [
+  const objects: [string, Buffer, string][] = [
     ['tiles/0/0/0.png', Buffer.alloc(4096, 7), 'image/png'],
-    ['uploads/report.geojson', '{"type":"FeatureCollection","features":[]}', 'application/geo+json'],
-    ['uploads', 'an object named like a folder', 'text/plain'],
-    ['empty.txt', '', 'text/plain'],
+    ['uploads/report.geojson', Buffer.from('{"type":"FeatureCollection","features":[]}'), 'application/geo+json'],
+    ['uploads', Buffer.from('an object named like a folder'), 'text/plain'],
+    ['empty.txt', Buffer.alloc(0), 'text/plain'],
   ];
   for (const [key, body, contentType] of objects) {
     await client.send(
@@ -134,7 +134,7 @@ async function main(): Promise<void> {
 
     step('creating the repository in the OneDrive folder');
     run(['init'], env);
-    step('backing up the stack (twice: the second run adds almost nothing)');
+    step('backing up the stack twice: the second run adds only what changed (a new dump and manifest)');
     run(['backup'], env);
     run(['backup'], env);
     run(['snapshots'], env);

@@ -335,7 +335,7 @@ describe('bgapp-backup on bad input', () => {
     await sleep(1000);
     child.kill('SIGTERM');
     const run = await done;
-    assert.notEqual(run.code, 0, describeRun(run));
+    assert.equal(run.code, 143, describeRun(run));
     assert.match(run.stderr, /abort|stopped/);
     assert.equal(await countFiles(locks), 0, 'locks/ is not empty after SIGTERM');
     assert.equal((await snapshotIds()).length, count);

@@ -3,6 +3,7 @@
  * runs one command, maps errors to exit codes, and turns SIGINT and SIGTERM
  * into a clean stop that releases the repository lock.
  */
+import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { BackupError, errorMessage, isBackupError } from '../errors/index.ts';
 import { runBackupCommand } from './commands/backup.ts';
@@ -79,8 +80,10 @@ function parseCommandLine(argv: string[]) {
 /** Runs the command line and returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
+  let stoppedBy: NodeJS.Signals | undefined;
   const stop = (signal: NodeJS.Signals): void => {
-    if (controller.signal.aborted) process.exit(130);
+    if (controller.signal.aborted) process.exit(128 + (constants.signals[signal] ?? 0));
+    stoppedBy = signal;
     controller.abort(new BackupError('ERR_ABORTED', `stopped by ${signal}`));
   };
   process.on('SIGINT', stop);
@@ -110,6 +113,8 @@ export async function main(argv: string[]): Promise<number> {
     const code = isBackupError(err) ? err.code : undefined;
     process.stderr.write(`error: ${errorMessage(err)}\n`);
     if (ctx?.options.verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    // As shells report a process ended by a signal: 128 plus its number.
+    if (stoppedBy) return 128 + (constants.signals[stoppedBy] ?? 0);
     return code ? exitCodeFor(code) : EXIT_FAILURE;
   } finally {
     process.off('SIGINT', stop);

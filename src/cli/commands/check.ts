@@ -2,12 +2,14 @@
 import { openRepository } from '../context.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_WARNINGS } from '../exit-codes.ts';
-import { printResult } from '../output.ts';
+import { plural, printResult } from '../output.ts';
 
 /** Runs the check; exit 1 on errors, 3 on warnings only (such as unreferenced packs). */
 export async function runCheck(ctx: CommandContext, readData: boolean): Promise<number> {
   const { repo } = await openRepository(ctx, { configRequired: false });
-  const lock = await repo.lock({ exclusive: false });
+  // Exclusive, as restic's check: a running backup's new packs and temporary
+  // files would otherwise be reported as left by an interrupted run.
+  const lock = await repo.lock({ exclusive: true });
   try {
     const report = await repo.check({ readData, onEvent: ctx.progress.listener });
     ctx.progress.done();
@@ -16,7 +18,7 @@ export async function runCheck(ctx: CommandContext, readData: boolean): Promise<
       ...report.warnings.map((p) => `warning: ${p.file}: ${p.message}`),
       report.errors.length === 0
         ? `no errors were found${readData ? ' (all data read)' : ''}`
-        : `${report.errors.length} errors found; the repository is damaged`,
+        : `${plural(report.errors.length, 'error')} found; the repository is damaged`,
     ]);
     if (report.errors.length > 0) return EXIT_FAILURE;
     return report.warnings.length > 0 ? EXIT_WARNINGS : EXIT_OK;

@@ -30,7 +30,10 @@ export async function runKey(ctx: CommandContext, args: string[]): Promise<numbe
     case 'remove': {
       if (!id) throw new BackupError('ERR_USAGE', 'key remove needs the id of the key (see `key list`)');
       const match = (await repo.listKeys()).filter((k) => k.id.startsWith(id));
-      if (match.length !== 1 || !match[0]) {
+      if (match.length === 0 || !match[0]) {
+        throw new BackupError('ERR_USAGE', `no key id starts with ${id}; list the keys with \`key list\``);
+      }
+      if (match.length > 1) {
         throw new BackupError('ERR_USAGE', `key id ${id} matches ${match.length} keys; give a longer prefix`);
       }
       await repo.removeKey(match[0].id);

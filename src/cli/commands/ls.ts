@@ -13,7 +13,7 @@ export async function runLs(ctx: CommandContext, ref: string | undefined, path: 
   const entry = await repo.findSnapshot(ref);
   const reader = await RepositorySnapshotReader.open(repo, entry.id);
   const start = (path ?? '').split('/').filter((name) => name !== '');
-  const nodes: { path: string; type: string; mode: string; size: number; mtime: string }[] = [];
+  const nodes: { path: string; type: string; mode: string; size: number; mtime: string; target?: string }[] = [];
   for await (const { path: nodePath, node } of reader.walk(start)) {
     nodes.push({
       path: `/${nodePath.join('/')}`,
@@ -21,10 +21,15 @@ export async function runLs(ctx: CommandContext, ref: string | undefined, path: 
       mode: `0${node.mode.toString(8)}`,
       size: node.size ?? 0,
       mtime: node.mtime.toISOString(),
+      target: node.linkTarget,
     });
   }
   printResult(ctx.options, { snapshot_id: entry.id, nodes }, () =>
-    nodes.map((n) => `${n.type.padEnd(7)} ${n.mode.padStart(5)} ${String(n.size).padStart(12)}  ${n.path}`),
+    nodes.map(
+      (n) =>
+        `${n.type.padEnd(7)} ${n.mode.padStart(5)} ${String(n.size).padStart(12)}  ${n.path}` +
+        (n.target === undefined ? '' : ` -> ${n.target}`),
+    ),
   );
   return EXIT_OK;
 }

@@ -2,7 +2,7 @@
 import { openRepository } from '../context.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT_OK } from '../exit-codes.ts';
-import { printResult } from '../output.ts';
+import { plural, printResult } from '../output.ts';
 
 /** Lists snapshots with their time, host, tags and paths. */
 export async function runSnapshots(ctx: CommandContext): Promise<number> {
@@ -23,7 +23,7 @@ export async function runSnapshots(ctx: CommandContext): Promise<number> {
     ...json.map(
       (s) => `${s.short_id}  ${s.time.slice(0, 19).replace('T', ' ')}  ${s.hostname ?? ''}  ${s.tags.join(',')}`,
     ),
-    `${json.length} snapshots`,
+    plural(json.length, 'snapshot'),
   ]);
   return EXIT_OK;
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { isBackupError } from '../../errors/index.ts';
+import { BackupError, isBackupError } from '../../errors/index.ts';
 import { silentLogger } from '../../log/index.ts';
 import { scopeReader, scopeWriter, type SnapshotReader, type TreeNode } from '../../snapshot/index.ts';
 import { createFilesSource } from '../../sources/files/index.ts';
@@ -310,5 +310,75 @@ describe('restoreFiles', () => {
     assert.equal(output.report?.verified, true);
     assert.ok(output.report?.notes.some((note) => /owners were not restored/.test(note)));
     assert.equal((await lstat(join(parent, 'out', 'a.txt'))).uid, user.uid);
+  });
+});
+
+describe('restoreFiles on a damaged repository or a linked target', () => {
+  let root: string;
+  before(async () => {
+    root = await makeTempDir('restore-damaged');
+  });
+  after(async () => {
+    await removeTempDir(root);
+  });
+
+  it('restores the readable files and lists the damaged one', async () => {
+    const good = fileNode('good.txt');
+    const bad = fileNode('bad.txt');
+    const reader = craftedReader([
+      { path: ['bad.txt'], node: bad },
+      { path: ['good.txt'], node: good, data: 'good\n' },
+    ]);
+    const damaged: SnapshotReader = {
+      ...reader,
+      openFile(node) {
+        if (node !== bad) return reader.openFile(node);
+        return Readable.from(
+          (async function* () {
+            yield Buffer.from('half');
+            throw new BackupError('ERR_REPO_CORRUPT', 'blob 1234 is damaged');
+          })(),
+        );
+      },
+    };
+    const target = join(root, 'damaged');
+    const report = await restoreFiles(
+      {
+        reader: damaged,
+        manifest: craftedManifest({ 'good.txt': sha256('good\n'), 'bad.txt': sha256('bad\n') }),
+        force: false,
+        logger: silentLogger,
+        signal: new AbortController().signal,
+        onEvent: () => {},
+      },
+      { targetDir: target },
+    );
+    assert.equal(report.verified, false);
+    assert.ok(report.differences.some((d) => d.startsWith('bad.txt could not be read')), report.differences.join('\n'));
+    assert.equal(await readFile(join(target, 'good.txt'), 'utf8'), 'good\n');
+    assert.equal(await exists(join(target, 'bad.txt')), false, 'the partial file was left in place');
+  });
+
+  it('restores into the folder a linked target points to', async () => {
+    const real = join(root, 'real');
+    await mkdir(real);
+    const link = join(root, 'link');
+    await symlink(real, link);
+    const node = fileNode('a.txt');
+    const report = await restoreFiles(
+      {
+        reader: craftedReader([{ path: ['a.txt'], node, data: 'a\n' }]),
+        manifest: craftedManifest({ 'a.txt': sha256('a\n') }),
+        force: false,
+        logger: silentLogger,
+        signal: new AbortController().signal,
+        onEvent: () => {},
+      },
+      { targetDir: link },
+    );
+    assert.equal(report.verified, true, report.differences.join('\n'));
+    assert.equal(report.target, real);
+    assert.equal(await readFile(join(real, 'a.txt'), 'utf8'), 'a\n');
+    assert.ok(report.notes.some((n) => n.includes('symbolic link')));
   });
 });

@@ -2,8 +2,9 @@
  * Restore of a `files` source's folder from a snapshot into a target folder,
  * checked against the SHA-256 sums in the manifest.
  */
+import { realpath, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { BackupError } from '../../errors/index.ts';
+import { BackupError, errorMessage, isBackupError } from '../../errors/index.ts';
 import type { FilesManifest } from '../../sources/types.ts';
 import type { RestoreContext, RestoreReport } from '../types.ts';
 import { planRestore, unsafeNameReason, type PlannedNode } from './plan.ts';
@@ -35,22 +36,27 @@ export async function restoreFiles(
   ctx: RestoreContext<FilesManifest>,
   options: FilesRestoreOptions,
 ): Promise<RestoreReport> {
-  const targetDir = resolve(options.targetDir);
+  const requested = resolve(options.targetDir);
+  // A target that is a symbolic link to a folder is restored into that folder;
+  // every write below checks that it stays inside the resolved path.
+  const targetDir = await realpath(requested).catch(() => requested);
   const plan = await planRestore(ctx.reader);
   await prepareTarget(targetDir, ctx.force);
 
   const setOwner = process.getuid?.() === 0;
   const writeOptions: WriteOptions = { force: ctx.force, setOwner };
   const notes: string[] = [];
+  if (targetDir !== requested) notes.push(`${requested} is a symbolic link; restored into ${targetDir}`);
   if (!setOwner) notes.push('file owners were not restored because the restore did not run as root');
   if (ctx.force) notes.push('entries already in the target with the same names were replaced, and others were left in place');
 
   ctx.logger.info({ source: ctx.manifest.name, targetDir, nodes: plan.length }, 'restoring files');
-  const restored = await writePlan(ctx, plan, targetDir, writeOptions, notes);
+  const unreadable: string[] = [];
+  const restored = await writePlan(ctx, plan, targetDir, writeOptions, notes, unreadable);
   const root = await ctx.reader.lookup([]);
   if (root?.type === 'dir') await finishFolder(targetDir, root, writeOptions);
 
-  const differences = compareWithManifest(ctx.manifest, restored);
+  const differences = [...unreadable, ...compareWithManifest(ctx.manifest, restored)];
   return {
     source: ctx.manifest.name,
     type: 'files',
@@ -70,6 +76,7 @@ async function writePlan(
   targetDir: string,
   options: WriteOptions,
   notes: string[],
+  unreadable: string[],
 ): Promise<Map<string, string>> {
   const at = (path: readonly string[]) => join(targetDir, ...path);
   const folders = plan.filter(({ node }) => node.type === 'dir');
@@ -82,7 +89,16 @@ async function writePlan(
   for (const { path, node } of plan.filter((entry) => entry.node.type === 'file')) {
     throwIfAborted(ctx.signal, targetDir);
     const relative = path.join('/');
-    restored.set(relative, await writeFile(at(path), node, ctx.reader, options));
+    try {
+      restored.set(relative, await writeFile(at(path), node, ctx.reader, options));
+    } catch (err) {
+      // A damaged or missing pack spoils the files that use it, not the
+      // others: they are still restored, and each spoiled one is listed.
+      if (!isBackupError(err, 'ERR_REPO_CORRUPT') && !isBackupError(err, 'ERR_BACKEND_IO')) throw err;
+      await rm(at(path), { force: true });
+      unreadable.push(`${relative} could not be read from the repository (${errorMessage(err)}); run check --read-data`);
+      continue;
+    }
     ctx.onEvent({ type: 'item', source: ctx.manifest.name, item: relative, bytes: node.size ?? 0 });
   }
 
