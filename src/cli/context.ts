@@ -2,13 +2,10 @@
  * What every command needs: the parsed global options, the config, the
  * repository location and password, and the opened repository.
  */
-import { isAbsolute, join } from 'node:path';
 import { LocalBackend } from '../backend/index.ts';
-import { loadConfig, loadOptionalConfig, resolvePassword } from '../config/index.ts';
-import type { Config } from '../config/index.ts';
-import { BackupError } from '../errors/index.ts';
+import { loadConfig, loadOptionalConfig, resolvePassword, resolveRepositoryPath } from '../config/index.ts';
+import type { Config, RepositoryLocation } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
-import { findOneDriveFolder } from '../onedrive/index.ts';
 import { Repository } from '../repository/index.ts';
 import type { OutputOptions, ProgressLine } from './output.ts';
 
@@ -38,28 +35,19 @@ export async function loadCommandConfig(
 }
 
 /**
- * Returns the repository folder: --repo, else BGAPP_BACKUP_REPOSITORY, else the
- * config's repository.path (relative paths are below the OneDrive folder).
+ * Returns the repository folder (see resolveRepositoryPath) and logs which
+ * OneDrive folder was chosen when several were found.
  */
-export async function resolveRepositoryPath(
+export async function locateRepository(
   ctx: CommandContext,
   config: Config | undefined,
-): Promise<string> {
-  const explicit = ctx.options.repo ?? process.env.BGAPP_BACKUP_REPOSITORY;
-  if (explicit) return explicit;
-  if (!config) {
-    throw new BackupError(
-      'ERR_CONFIG_NOT_FOUND',
-      'no repository given; pass --config FILE (or --repo DIR), set BGAPP_BACKUP_CONFIG, ' +
-        'or create bgapp-backup.yaml in the working folder',
-    );
+): Promise<RepositoryLocation> {
+  const location = await resolveRepositoryPath({ repo: ctx.options.repo, config });
+  const candidates = location.oneDrive?.candidates ?? [];
+  if (candidates.length > 1) {
+    ctx.logger.info({ folder: location.oneDrive?.path, candidates }, 'several OneDrive folders found, using the first');
   }
-  if (isAbsolute(config.repository.path)) return config.repository.path;
-  const folder = await findOneDriveFolder({ configured: config.onedrive.folder });
-  if (folder.candidates.length > 1) {
-    ctx.logger.info({ folder: folder.path, candidates: folder.candidates }, 'several OneDrive folders found, using the first');
-  }
-  return join(folder.path, config.repository.path);
+  return location;
 }
 
 /** The repository, the config it came from and where it is. */
@@ -75,7 +63,7 @@ export async function openRepository(
   options: { configRequired: boolean },
 ): Promise<OpenedRepository> {
   const config = await loadCommandConfig(ctx, options.configRequired);
-  const location = await resolveRepositoryPath(ctx, config);
+  const { path: location } = await locateRepository(ctx, config);
   const password = await resolvePassword({ config });
   const repo = await Repository.open(new LocalBackend(location), password.reveal(), {
     logger: ctx.logger,

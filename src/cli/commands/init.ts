@@ -3,22 +3,17 @@ import { LocalBackend } from '../../backend/index.ts';
 import { resolvePassword } from '../../config/index.ts';
 import { createLayout } from '../../onedrive/index.ts';
 import { Repository } from '../../repository/index.ts';
-import { loadCommandConfig, resolveRepositoryPath } from '../context.ts';
+import { loadCommandConfig, locateRepository } from '../context.ts';
 import type { CommandContext } from '../context.ts';
 import { printResult } from '../output.ts';
 import { EXIT_OK } from '../exit-codes.ts';
-import { findOneDriveFolder } from '../../onedrive/index.ts';
-import { isAbsolute } from 'node:path';
 
 /** Creates the repository and, below a OneDrive folder, BGAPP's planned folders. */
 export async function runInit(ctx: CommandContext): Promise<number> {
   const config = await loadCommandConfig(ctx, false);
-  const location = await resolveRepositoryPath(ctx, config);
-  if (config && !ctx.options.repo && !isAbsolute(config.repository.path)) {
-    const folder = await findOneDriveFolder({ configured: config.onedrive.folder });
-    await createLayout(folder.path);
-  }
+  const { path: location, oneDrive } = await locateRepository(ctx, config);
   const password = await resolvePassword({ config });
+  if (oneDrive) await createLayout(oneDrive.path);
   const backend = new LocalBackend(location);
   const repo = await Repository.init(backend, password.reveal(), { logger: ctx.logger });
   printResult(ctx.options, { id: repo.id, location }, () => [
