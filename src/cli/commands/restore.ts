@@ -58,7 +58,7 @@ export async function runRestoreCommand(
 
 /**
  * Resolves the snapshot; `latest` with --source means the newest snapshot
- * that holds that source.
+ * that contains that source.
  */
 async function findRestoreSnapshot(repo: Repository, ref: string, sources: string[]): Promise<SnapshotEntry> {
   if (ref !== 'latest' || sources.length === 0) return repo.findSnapshot(ref);
@@ -69,7 +69,10 @@ async function findRestoreSnapshot(repo: Repository, ref: string, sources: strin
     .sort((a, b) => (a.snapshot.time < b.snapshot.time ? 1 : -1));
   const newest = candidates[0];
   if (!newest) {
-    throw new BackupError('ERR_SNAPSHOT_NOT_FOUND', `no snapshot holds source ${sources.join(', ')}`);
+    throw new BackupError(
+      'ERR_SNAPSHOT_NOT_FOUND',
+      `no snapshot contains source ${sources.join(', ')}; list them with \`snapshots\``,
+    );
   }
   return newest;
 }
