@@ -28,7 +28,7 @@ after(async () => {
 function configWith(passwordFile: string): Config {
   return {
     file: join(dir, 'bgapp-backup.yaml'),
-    onedrive: {},
+    onedrive: { mode: 'folder' },
     repository: { path: 'BGAPP_Backups/repository', password_file: passwordFile },
     backup: { hostname: 'h' },
     plain_copies: { enabled: false, keep: 3 },

@@ -21,7 +21,7 @@ after(async () => {
 function configWith(path: string, folder?: string): Config {
   return {
     file: '/etc/bgapp-backup.yaml',
-    onedrive: { folder },
+    onedrive: { mode: 'folder', folder },
     repository: { path },
     backup: { hostname: 'h' },
     plain_copies: { enabled: false, keep: 3 },

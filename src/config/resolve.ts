@@ -9,7 +9,7 @@ import { errorMessage } from '../errors/index.ts';
 import type { Problem } from './problems.ts';
 import type { ConfigFile, SourceEntry } from './schema.ts';
 import { defineHiddenProperty, secretFromText } from './secret.ts';
-import type { Config, ConfiguredSource, Env, PlainCopyFolder } from './types.ts';
+import type { Config, ConfiguredSource, Env, GraphSettings, PlainCopyFolder } from './types.ts';
 
 /** Machine-specific inputs of resolveConfig. */
 export interface ResolveContext {
@@ -51,7 +51,11 @@ export async function resolveConfig(
   }
   const config: Config = {
     file: context.file,
-    onedrive: { folder: optionalPath(file.onedrive.folder, context) },
+    onedrive: {
+      mode: file.onedrive.mode,
+      folder: optionalPath(file.onedrive.folder, context),
+      graph: resolveGraph(file.onedrive.graph, context),
+    },
     repository: {
       path: expandHome(file.repository.path ?? DEFAULT_REPOSITORY_PATH, context.home),
       password_file: optionalPath(file.repository.password_file, context),
@@ -61,6 +65,23 @@ export async function resolveConfig(
     sources,
   };
   return { config, problems };
+}
+
+/** Default token cache of `login`, below the user's config folder. */
+export const DEFAULT_TOKEN_CACHE = '~/.config/bgapp-backup/msal-token-cache.json';
+
+function resolveGraph(
+  graph: ConfigFile['onedrive']['graph'],
+  context: ResolveContext,
+): GraphSettings | undefined {
+  if (graph === undefined) return undefined;
+  return {
+    ...graph,
+    client_secret_file: optionalPath(graph.client_secret_file, context),
+    client_certificate_file: optionalPath(graph.client_certificate_file, context),
+    access_token_file: optionalPath(graph.access_token_file, context),
+    token_cache_file: expandHome(graph.token_cache_file ?? DEFAULT_TOKEN_CACHE, context.home, dirname(context.file)),
+  };
 }
 
 function optionalPath(value: string | undefined, context: ResolveContext): string | undefined {

@@ -18,8 +18,30 @@ export const PLAIN_COPY_FOLDERS = ['configs', 'logs'] as const;
 const text = z.string().trim().min(1);
 const sourceName = z.string().regex(SOURCE_NAME_PATTERN);
 
+/** Default Microsoft Graph endpoint; national clouds use other hosts. */
+export const DEFAULT_GRAPH_BASE_URL = 'https://graph.microsoft.com/v1.0';
+
+/** Ways the repository reaches OneDrive. */
+export const ONEDRIVE_MODES = ['folder', 'graph'] as const;
+
+const graphSchema = z.strictObject({
+  drive: text.default('me'),
+  base_url: text.default(DEFAULT_GRAPH_BASE_URL),
+  authority: text.optional(),
+  client_id: text.optional(),
+  client_secret_file: text.optional(),
+  client_certificate_file: text.optional(),
+  access_token_file: text.optional(),
+  token_cache_file: text.optional(),
+  upload_bytes_per_second: z.number().int().min(0).default(0),
+  fragment_bytes: z.number().int().positive().optional(),
+  concurrency: z.number().int().min(1).max(32).default(4),
+});
+
 const onedriveSchema = z.strictObject({
+  mode: z.enum(ONEDRIVE_MODES).default('folder'),
   folder: text.optional(),
+  graph: graphSchema.optional(),
 });
 
 const repositorySchema = z.strictObject({
@@ -72,7 +94,7 @@ const sourceSchema = z.discriminatedUnion('type', [postgresSchema, s3Schema, fil
 
 /** Schema of a whole config file. */
 export const configFileSchema = z.strictObject({
-  onedrive: onedriveSchema.default({}),
+  onedrive: onedriveSchema.default({ mode: 'folder' }),
   repository: repositorySchema.default({}),
   backup: backupSchema.default({}),
   plain_copies: plainCopiesSchema.default({ enabled: false, keep: 3 }),
@@ -88,7 +110,7 @@ export type SourceEntry = z.infer<typeof sourceSchema>;
 /** Keys allowed in each object of the file, for "did you mean" hints. */
 export const KNOWN_KEYS: Record<string, readonly string[]> = {
   '': Object.keys(configFileSchema.shape),
-  onedrive: Object.keys(onedriveSchema.shape),
+  onedrive: [...Object.keys(onedriveSchema.shape), ...Object.keys(graphSchema.shape)],
   repository: Object.keys(repositorySchema.shape),
   backup: Object.keys(backupSchema.shape),
   plain_copies: Object.keys(plainCopiesSchema.shape),

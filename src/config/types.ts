@@ -22,13 +22,37 @@ export interface FilesSourceSettings extends FilesSourceConfig {
  */
 export type ConfiguredSource = PostgresSourceConfig | S3SourceConfig | FilesSourceSettings;
 
+/** Settings of the Microsoft Graph backend; file paths are absolute. */
+export interface GraphSettings {
+  /** `me`, `user:<name@tenant>`, a drive id, or `site:<site id>`. */
+  drive: string;
+  base_url: string;
+  /** Sign-in authority, `https://login.microsoftonline.com/<tenant>`. */
+  authority?: string;
+  client_id?: string;
+  client_secret_file?: string;
+  client_certificate_file?: string;
+  /** A file holding an access token issued elsewhere. */
+  access_token_file?: string;
+  /** Where `login` keeps its token cache (mode 0600). */
+  token_cache_file: string;
+  /** 0 means no limit. */
+  upload_bytes_per_second: number;
+  fragment_bytes?: number;
+  concurrency: number;
+}
+
 /** A validated config with defaults filled, `~` expanded and secrets read. */
 export interface Config {
   /** Absolute path of the file the config was read from. */
   file: string;
   onedrive: {
+    /** `folder`: the folder the OneDrive client syncs; `graph`: Microsoft Graph directly. */
+    mode: 'folder' | 'graph';
     /** Absolute OneDrive folder; found automatically when unset. */
     folder?: string;
+    /** Microsoft Graph settings, for `mode: graph`, `login` and `status`. */
+    graph?: GraphSettings;
   };
   repository: {
     /** Absolute, or relative to the OneDrive folder. */
