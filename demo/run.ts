@@ -36,7 +36,9 @@ function run(args: string[], env: Record<string, string>, allowed: number[] = [0
   return result.stdout;
 }
 
-async function makeFolders(base: string): Promise<{ configs: string; logs: string; oneDrive: string }> {
+async function makeFolders(
+  base: string,
+): Promise<{ configs: string; logs: string; oneDrive: string }> {
   const configs = join(base, 'stack', 'configs');
   const logs = join(base, 'stack', 'logs');
   const oneDrive = join(base, 'home', 'OneDrive');
@@ -54,7 +56,11 @@ async function makeFolders(base: string): Promise<{ configs: string; logs: strin
   return { configs, logs, oneDrive };
 }
 
-async function seedBuckets(endpoint: string, accessKeyId: string, secretAccessKey: string): Promise<void> {
+async function seedBuckets(
+  endpoint: string,
+  accessKeyId: string,
+  secretAccessKey: string,
+): Promise<void> {
   const client = createS3Client({
     endpoint,
     region: 'us-east-1',
@@ -66,7 +72,11 @@ async function seedBuckets(endpoint: string, accessKeyId: string, secretAccessKe
   }
   const objects: [string, Buffer, string][] = [
     ['tiles/0/0/0.png', Buffer.alloc(4096, 7), 'image/png'],
-    ['uploads/report.geojson', Buffer.from('{"type":"FeatureCollection","features":[]}'), 'application/geo+json'],
+    [
+      'uploads/report.geojson',
+      Buffer.from('{"type":"FeatureCollection","features":[]}'),
+      'application/geo+json',
+    ],
     ['uploads', Buffer.from('an object named like a folder'), 'text/plain'],
     ['empty.txt', Buffer.alloc(0), 'text/plain'],
   ];
@@ -134,16 +144,46 @@ async function main(): Promise<void> {
 
     step('creating the repository in the OneDrive folder');
     run(['init'], env);
-    step('backing up the stack twice: the second run adds only what changed (a new dump and manifest)');
+    step(
+      'backing up the stack twice: the second run adds only what changed (a new dump and manifest)',
+    );
     run(['backup'], env);
     run(['backup'], env);
     run(['snapshots'], env);
 
     step('restoring into an empty stack');
-    run(['restore', 'latest', '--source', 'geo', '--target-url', pg.url('geo_restored'), '--roles'], env);
-    run(['restore', 'latest', '--source', 'minio', '--bucket', 'bgapp-data', '--target-bucket', 'restored-data'], env);
-    run(['restore', 'latest', '--source', 'configs', '--target-dir', join(base, 'restored', 'configs')], env);
-    run(['restore', 'latest', '--source', 'logs', '--target-dir', join(base, 'restored', 'logs')], env);
+    run(
+      ['restore', 'latest', '--source', 'geo', '--target-url', pg.url('geo_restored'), '--roles'],
+      env,
+    );
+    run(
+      [
+        'restore',
+        'latest',
+        '--source',
+        'minio',
+        '--bucket',
+        'bgapp-data',
+        '--target-bucket',
+        'restored-data',
+      ],
+      env,
+    );
+    run(
+      [
+        'restore',
+        'latest',
+        '--source',
+        'configs',
+        '--target-dir',
+        join(base, 'restored', 'configs'),
+      ],
+      env,
+    );
+    run(
+      ['restore', 'latest', '--source', 'logs', '--target-dir', join(base, 'restored', 'logs')],
+      env,
+    );
 
     step('checking every byte of the repository');
     run(['check', '--read-data'], env);
@@ -151,9 +191,13 @@ async function main(): Promise<void> {
     if (restic.status === 0) {
       const repository = join(oneDrive, 'BGAPP_Backups', 'repository');
       process.stdout.write(`$ restic -r ${repository} check --read-data\n`);
-      const checked = spawnSync('restic', ['-r', repository, '--password-file', passwordFile, 'check', '--read-data'], {
-        encoding: 'utf8',
-      });
+      const checked = spawnSync(
+        'restic',
+        ['-r', repository, '--password-file', passwordFile, 'check', '--read-data'],
+        {
+          encoding: 'utf8',
+        },
+      );
       process.stdout.write(checked.stdout);
       if (checked.status !== 0) throw new Error(`restic check failed: ${checked.stderr}`);
     }

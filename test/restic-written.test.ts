@@ -30,15 +30,20 @@ describe('restore of a restic-written repository', () => {
     await writeFile(join(source, 'small.txt'), 'small\n');
     await symlink('small.txt', join(source, 'link'));
     const env = { ...process.env, RESTIC_PASSWORD: PASSWORD };
-    const init = spawnSync('restic', ['-r', repository, 'init', '--repository-version', '2'], { env });
+    const init = spawnSync('restic', ['-r', repository, 'init', '--repository-version', '2'], {
+      env,
+    });
     assert.equal(init.status, 0, String(init.stderr));
     const backup = spawnSync('restic', ['-r', repository, 'backup', source], { env, cwd: base });
     assert.equal(backup.status, 0, String(backup.stderr));
 
     const target = join(base, 'restored');
-    const result = await runCliOk(['--repo', repository, 'restore', 'latest', '--target-dir', target], {
-      BGAPP_BACKUP_PASSWORD: PASSWORD,
-    });
+    const result = await runCliOk(
+      ['--repo', repository, 'restore', 'latest', '--target-dir', target],
+      {
+        BGAPP_BACKUP_PASSWORD: PASSWORD,
+      },
+    );
     assert.match(result.stdout, /verified/);
     const restored = join(target, ...source.split('/').filter(Boolean));
     assert.ok((await readFile(join(restored, 'sub', 'big.bin'))).equals(big));

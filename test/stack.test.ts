@@ -6,7 +6,17 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readlink,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -29,22 +39,65 @@ const PASSWORD = 'stack test password';
 // Near the 1024-byte limit, in segments short enough for s3rver, which keeps keys as file paths.
 const LONG_KEY = ['long', ...Array.from({ length: 5 }, (_, i) => String(i).repeat(200))].join('/');
 const BIG_OBJECT = randomBytes(20 * 1024 * 1024);
-const OBJECTS: { key: string; body: Buffer; contentType: string; metadata: Record<string, string> }[] = [
-  { key: 'a', body: Buffer.from('object a'), contentType: 'text/plain', metadata: { kind: 'file' } },
+const OBJECTS: {
+  key: string;
+  body: Buffer;
+  contentType: string;
+  metadata: Record<string, string>;
+}[] = [
+  {
+    key: 'a',
+    body: Buffer.from('object a'),
+    contentType: 'text/plain',
+    metadata: { kind: 'file' },
+  },
   { key: 'a/b', body: Buffer.from('object a/b'), contentType: 'text/plain', metadata: {} },
-  { key: 'caf\u00e9.txt', body: Buffer.from('nfc'), contentType: 'text/plain', metadata: { form: 'nfc' } },
-  { key: 'cafe\u0301.txt', body: Buffer.from('nfd'), contentType: 'text/plain', metadata: { form: 'nfd' } },
-  { key: LONG_KEY, body: Buffer.from('long'), contentType: 'application/octet-stream', metadata: {} },
-  { key: 'empty.bin', body: Buffer.alloc(0), contentType: 'application/octet-stream', metadata: {} },
-  { key: 'folder-marker/', body: Buffer.alloc(0), contentType: 'application/x-directory', metadata: {} },
-  { key: 'tiles/big.bin', body: BIG_OBJECT, contentType: 'image/x-test', metadata: { owner: 'gis' } },
+  {
+    key: 'caf\u00e9.txt',
+    body: Buffer.from('nfc'),
+    contentType: 'text/plain',
+    metadata: { form: 'nfc' },
+  },
+  {
+    key: 'cafe\u0301.txt',
+    body: Buffer.from('nfd'),
+    contentType: 'text/plain',
+    metadata: { form: 'nfd' },
+  },
+  {
+    key: LONG_KEY,
+    body: Buffer.from('long'),
+    contentType: 'application/octet-stream',
+    metadata: {},
+  },
+  {
+    key: 'empty.bin',
+    body: Buffer.alloc(0),
+    contentType: 'application/octet-stream',
+    metadata: {},
+  },
+  {
+    key: 'folder-marker/',
+    body: Buffer.alloc(0),
+    contentType: 'application/x-directory',
+    metadata: {},
+  },
+  {
+    key: 'tiles/big.bin',
+    body: BIG_OBJECT,
+    contentType: 'image/x-test',
+    metadata: { owner: 'gis' },
+  },
 ];
 
 function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-function restic(args: string[], repository: string): { status: number | null; stdout: string; stderr: string } {
+function restic(
+  args: string[],
+  repository: string,
+): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync('restic', ['-r', repository, ...args], {
     env: { ...process.env, RESTIC_PASSWORD: PASSWORD },
     encoding: 'utf8',
@@ -148,7 +201,15 @@ describe('main job on a whole stack', () => {
 
   it('restores the database into a fresh database with matching rows and SRIDs', async () => {
     await runCliOk(
-      ['restore', firstId.slice(0, 10), '--source', 'geo', '--target-url', pg.url('geo_copy'), '--roles'],
+      [
+        'restore',
+        firstId.slice(0, 10),
+        '--source',
+        'geo',
+        '--target-url',
+        pg.url('geo_copy'),
+        '--roles',
+      ],
       env,
     );
     const countsSql = `SELECT string_agg(format('%s.%s', schemaname, relname), ',' ORDER BY schemaname, relname)
@@ -158,11 +219,15 @@ describe('main job on a whole stack', () => {
       const sql = `SELECT count(*) FROM ${table}`;
       assert.equal(await pg.psql(sql, 'geo_copy'), await pg.psql(sql, 'geo'), table);
     }
-    const sridSql = 'SELECT string_agg(DISTINCT srid::text, \',\' ORDER BY srid::text) FROM geometry_columns';
+    const sridSql =
+      "SELECT string_agg(DISTINCT srid::text, ',' ORDER BY srid::text) FROM geometry_columns";
     assert.equal(await pg.psql(sridSql, 'geo_copy'), await pg.psql(sridSql, 'geo'));
     const version = 'SELECT postgis_lib_version()';
     assert.equal(await pg.psql(version, 'geo_copy'), await pg.psql(version, 'geo'));
-    assert.equal(await pg.psql('SELECT count(*) FROM spatial_ref_sys WHERE srid = 990001', 'geo_copy'), '1');
+    assert.equal(
+      await pg.psql('SELECT count(*) FROM spatial_ref_sys WHERE srid = 990001', 'geo_copy'),
+      '1',
+    );
     assert.equal(
       await pg.psql("SELECT tableowner FROM pg_tables WHERE tablename = 'parcels'", 'geo_copy'),
       'gis_app',
@@ -192,7 +257,10 @@ describe('main job on a whole stack', () => {
     await runCliOk(['restore', 'latest', '--source', 'configs', '--target-dir', target], env);
     assert.equal(await readlink(join(target, 'current.conf')), 'nginx/site.conf');
     assert.ok((await lstat(join(target, 'empty'))).isDirectory());
-    assert.equal(await readFile(join(target, '\u00e9t\u00e9 \u2603.txt'), 'utf8'), 'unicode name\n');
+    assert.equal(
+      await readFile(join(target, '\u00e9t\u00e9 \u2603.txt'), 'utf8'),
+      'unicode name\n',
+    );
     assert.equal((await lstat(join(target, 'secret.env'))).mode & 0o777, 0o600);
     assert.equal(await readFile(join(target, 'nginx', 'site.conf'), 'utf8'), 'server {}\n');
   });
@@ -214,7 +282,10 @@ describe('main job on a whole stack', () => {
       await readFile(join(target, 'files', 'configs', 'nginx', 'site.conf'), 'utf8'),
       'server {}\n',
     );
-    assert.equal(await readlink(join(target, 'files', 'configs', 'current.conf')), 'nginx/site.conf');
+    assert.equal(
+      await readlink(join(target, 'files', 'configs', 'current.conf')),
+      'nginx/site.conf',
+    );
   });
 
   it('adds under 1% for an unchanged stack and under 10% after a day of change', async () => {
@@ -233,13 +304,20 @@ describe('main job on a whole stack', () => {
       'geo',
     );
     await client.send(
-      new PutObjectCommand({ Bucket: 'bgapp-data', Key: 'uploads/new.geojson', Body: '{"type":"Point"}' }),
+      new PutObjectCommand({
+        Bucket: 'bgapp-data',
+        Key: 'uploads/new.geojson',
+        Body: '{"type":"Point"}',
+      }),
     );
     await writeFile(join(configs, 'nginx', 'site.conf'), 'server { listen 8080; }\n');
     const changed = JSON.parse((await runCliOk(['backup', '--json'], env)).stdout) as {
       stored_bytes: number;
     };
-    assert.ok(changed.stored_bytes < firstStored * 0.1, `changed: ${changed.stored_bytes} of ${firstStored} bytes`);
+    assert.ok(
+      changed.stored_bytes < firstStored * 0.1,
+      `changed: ${changed.stored_bytes} of ${firstStored} bytes`,
+    );
     const check = restic(['check'], repository);
     assert.equal(check.status, 0, check.stderr);
   });

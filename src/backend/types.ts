@@ -68,3 +68,14 @@ export interface Backend {
   /** Deletes leftover temporary files older than `olderThanMillis`; returns how many. */
   removeLeftovers(olderThanMillis: number): Promise<number>;
 }
+
+/**
+ * A file that a repository's index and file lists say it holds, by its path in
+ * the repository (`config`, `keys/<id>`, `data/ab/<id>`), for comparing copies.
+ */
+export interface ExpectedFile {
+  name: string;
+  size: number;
+  /** Hex SHA-256 of the contents: the file's name, except for `config`. */
+  sha256?: string;
+}

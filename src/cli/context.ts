@@ -2,11 +2,18 @@
  * What every command needs: the parsed global options, the config, the
  * repository location and password, and the opened repository.
  */
-import { LocalBackend } from '../backend/index.ts';
-import { loadConfig, loadOptionalConfig, resolvePassword, resolveRepositoryPath } from '../config/index.ts';
+import type { Backend } from '../backend/index.ts';
+import {
+  loadConfig,
+  loadOptionalConfig,
+  resolvePassword,
+  resolveRepositoryPath,
+} from '../config/index.ts';
 import type { Config, RepositoryLocation } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
+import type { OneDriveFolder } from '../onedrive/index.ts';
 import { Repository } from '../repository/index.ts';
+import { createBackend } from './backend.ts';
 import type { OutputOptions, ProgressLine } from './output.ts';
 
 /** Options every command accepts. */
@@ -45,9 +52,30 @@ export async function locateRepository(
   const location = await resolveRepositoryPath({ repo: ctx.options.repo, config });
   const candidates = location.oneDrive?.candidates ?? [];
   if (candidates.length > 1) {
-    ctx.logger.info({ folder: location.oneDrive?.path, candidates }, 'several OneDrive folders found, using the first');
+    ctx.logger.info(
+      { folder: location.oneDrive?.path, candidates },
+      'several OneDrive folders found, using the first',
+    );
   }
   return location;
+}
+
+/** Returns the repository's backend: the OneDrive folder, --repo, or Graph. */
+export async function openBackend(
+  ctx: CommandContext,
+  config: Config | undefined,
+): Promise<{ backend: Backend; location: string; oneDrive?: OneDriveFolder }> {
+  let oneDrive: OneDriveFolder | undefined;
+  const localPath = async (): Promise<string> => {
+    const located = await locateRepository(ctx, config);
+    oneDrive = located.oneDrive;
+    return located.path;
+  };
+  const opened = await createBackend(config, localPath, {
+    repoGiven: Boolean(ctx.options.repo ?? process.env.BGAPP_BACKUP_REPOSITORY),
+    logger: ctx.logger,
+  });
+  return { ...opened, oneDrive };
 }
 
 /** The repository, the config it came from and where it is. */
@@ -63,9 +91,9 @@ export async function openRepository(
   options: { configRequired: boolean },
 ): Promise<OpenedRepository> {
   const config = await loadCommandConfig(ctx, options.configRequired);
-  const { path: location } = await locateRepository(ctx, config);
   const password = await resolvePassword({ config });
-  const repo = await Repository.open(new LocalBackend(location), password.reveal(), {
+  const { backend, location } = await openBackend(ctx, config);
+  const repo = await Repository.open(backend, password.reveal(), {
     logger: ctx.logger,
     onEvent: ctx.progress.listener,
     hostname: config?.backup.hostname,

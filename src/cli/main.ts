@@ -10,9 +10,11 @@ import { runBackupCommand } from './commands/backup.ts';
 import { runCheck } from './commands/check.ts';
 import { runInit } from './commands/init.ts';
 import { runKey } from './commands/key.ts';
+import { runLogin } from './commands/login.ts';
 import { runLs } from './commands/ls.ts';
 import { runRestoreCommand } from './commands/restore.ts';
 import { runSnapshots } from './commands/snapshots.ts';
+import { runStatus } from './commands/status.ts';
 import { runUnlock } from './commands/unlock.ts';
 import type { CommandContext, GlobalOptions } from './context.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, EXIT_WARNINGS, exitCodeFor } from './exit-codes.ts';
@@ -39,11 +41,14 @@ commands:
   ls SNAPSHOT [PATH]          list the files of a snapshot
   check [--read-data]         verify the repository (--read-data reads every byte)
   unlock                      remove stale locks
+  status                      OneDrive space, repository size, last snapshot, sync state
+  login                       sign in to Microsoft Graph (device code flow)
   key list|add|remove ID|passwd   manage passwords (new one from BGAPP_BACKUP_NEW_PASSWORD)
 
 The repository password comes from BGAPP_BACKUP_PASSWORD, BGAPP_BACKUP_PASSWORD_FILE
 or the config's repository.password_file. Exit codes: 0 success, 1 failure,
-2 invalid command line or config, 3 finished with warnings.`;
+2 invalid command line or config, 3 finished with warnings (for status: files not
+in the cloud yet).`;
 
 const COMMAND_OPTIONS = {
   config: { type: 'string' },
@@ -71,9 +76,16 @@ export type ParsedArgs = ReturnType<typeof parseCommandLine>;
 
 function parseCommandLine(argv: string[]) {
   try {
-    return parseArgs({ args: argv, options: COMMAND_OPTIONS, allowPositionals: true, strict: true });
+    return parseArgs({
+      args: argv,
+      options: COMMAND_OPTIONS,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (err) {
-    throw new BackupError('ERR_USAGE', `${errorMessage(err)}; run bgapp-backup --help`, { cause: err });
+    throw new BackupError('ERR_USAGE', `${errorMessage(err)}; run bgapp-backup --help`, {
+      cause: err,
+    });
   }
 }
 
@@ -105,14 +117,21 @@ export async function main(argv: string[]): Promise<number> {
       verbose: parsed.values.verbose,
     };
     const progress = new ProgressLine(options);
-    ctx = { options, progress, logger: createCliLogger(options, progress), signal: controller.signal, warnings: 0 };
+    ctx = {
+      options,
+      progress,
+      logger: createCliLogger(options, progress),
+      signal: controller.signal,
+      warnings: 0,
+    };
     const code = await runCommand(ctx, command, rest, parsed);
     return code === EXIT_OK && ctx.warnings > 0 ? EXIT_WARNINGS : code;
   } catch (err) {
     ctx?.progress.done();
     const code = isBackupError(err) ? err.code : undefined;
     process.stderr.write(`error: ${errorMessage(err)}\n`);
-    if (ctx?.options.verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    if (ctx?.options.verbose && err instanceof Error && err.stack)
+      process.stderr.write(`${err.stack}\n`);
     // As shells report a process ended by a signal: 128 plus its number.
     if (stoppedBy) return 128 + (constants.signals[stoppedBy] ?? 0);
     return code ? exitCodeFor(code) : EXIT_FAILURE;
@@ -145,6 +164,10 @@ async function runCommand(
       return runUnlock(ctx);
     case 'key':
       return runKey(ctx, rest);
+    case 'login':
+      return runLogin(ctx);
+    case 'status':
+      return runStatus(ctx);
     default:
       throw new BackupError('ERR_USAGE', `unknown command ${command}; run bgapp-backup --help`);
   }

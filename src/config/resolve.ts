@@ -80,7 +80,11 @@ function resolveGraph(
     client_secret_file: optionalPath(graph.client_secret_file, context),
     client_certificate_file: optionalPath(graph.client_certificate_file, context),
     access_token_file: optionalPath(graph.access_token_file, context),
-    token_cache_file: expandHome(graph.token_cache_file ?? DEFAULT_TOKEN_CACHE, context.home, dirname(context.file)),
+    token_cache_file: expandHome(
+      graph.token_cache_file ?? DEFAULT_TOKEN_CACHE,
+      context.home,
+      dirname(context.file),
+    ),
   };
 }
 
@@ -99,7 +103,11 @@ async function resolveSource(
   }
   if (entry.type === 'files') {
     const path = expandHome(entry.path, context.home, dirname(context.file));
-    return { ...entry, path, plain_copy_folder: entry.plain_copy_folder ?? defaultFolder(entry.name) };
+    return {
+      ...entry,
+      path,
+      plain_copy_folder: entry.plain_copy_folder ?? defaultFolder(entry.name),
+    };
   }
   const { secret_access_key_file: secretFile, ...rest } = entry;
   const secret = await readS3Secret(entry.name, secretFile, index, context, problems);
@@ -136,7 +144,10 @@ async function readS3Secret(
     try {
       const secret = secretFromText(await readFile(path, 'utf8'));
       if (secret !== '') return secret;
-      problems.push({ path: problemPath, text: `file ${path} is empty; write the secret key into it` });
+      problems.push({
+        path: problemPath,
+        text: `file ${path} is empty; write the secret key into it`,
+      });
     } catch (err) {
       const text = `cannot read ${path} (${errorMessage(err)}); create it or fix the path`;
       problems.push({ path: problemPath, text });

@@ -1,9 +1,5 @@
 /** Types of a loaded and validated config. */
-import type {
-  FilesSourceConfig,
-  PostgresSourceConfig,
-  S3SourceConfig,
-} from '../sources/index.ts';
+import type { FilesSourceConfig, PostgresSourceConfig, S3SourceConfig } from '../sources/index.ts';
 
 /** Environment variables, as in `process.env`. */
 export type Env = Readonly<Record<string, string | undefined>>;

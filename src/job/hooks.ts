@@ -36,7 +36,9 @@ export function runHook(
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
     child.on('error', (err) =>
-      reject(new BackupError('ERR_HOOK_FAILED', `failed to start hook: ${err.message}`, { cause: err })),
+      reject(
+        new BackupError('ERR_HOOK_FAILED', `failed to start hook: ${err.message}`, { cause: err }),
+      ),
     );
     child.on('close', (exitCode, sig) => resolve({ exitCode, signal: sig, output: output.trim() }));
   });

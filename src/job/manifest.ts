@@ -50,7 +50,8 @@ export async function readManifest(reader: SnapshotReader, snapshotId: string): 
   for await (const chunk of reader.openFile(node)) parts.push(Buffer.from(chunk as Uint8Array));
   try {
     const parsed = JSON.parse(Buffer.concat(parts).toString('utf8')) as Manifest;
-    if (parsed.format !== MANIFEST_FORMAT) throw new Error(`unknown format ${String(parsed.format)}`);
+    if (parsed.format !== MANIFEST_FORMAT)
+      throw new Error(`unknown format ${String(parsed.format)}`);
     return parsed;
   } catch (err) {
     throw new BackupError(

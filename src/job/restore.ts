@@ -116,6 +116,8 @@ export async function restoreWholeSnapshot(
     },
     { targetDir: options.targetDir },
   );
-  report.notes.push('the snapshot has no manifest.json; files were checked against the snapshot itself');
+  report.notes.push(
+    'the snapshot has no manifest.json; files were checked against the snapshot itself',
+  );
   return report;
 }

@@ -7,7 +7,10 @@ import { createS3Source } from '../sources/s3/index.ts';
 import type { Source } from '../sources/index.ts';
 
 /** Returns the sources to back up; ERR_USAGE names an unknown source. */
-export function createSources(configured: readonly ConfiguredSource[], only: readonly string[]): Source[] {
+export function createSources(
+  configured: readonly ConfiguredSource[],
+  only: readonly string[],
+): Source[] {
   const names = new Set(configured.map((s) => s.name));
   const unknown = only.filter((name) => !names.has(name));
   if (unknown.length > 0) {

@@ -5,7 +5,7 @@
 import { BackupError, isBackupError } from '../../errors/index.ts';
 import { silentLogger, type Logger } from '../../log/index.ts';
 import { isTemporaryName } from '../local.ts';
-import type { Backend, ByteRange, FileHandle, FileInfo, FileType, LeftoverFile } from '../types.ts';
+import type { Backend, ByteRange, FileHandle, FileInfo, FileType, LeftoverFile, ExpectedFile } from '../types.ts';
 import { BandwidthLimiter } from './bandwidth.ts';
 import { systemClock } from './clock.ts';
 import { downloadStream, loadBytes } from './download.ts';
@@ -19,7 +19,6 @@ import {
   compareWithRemote,
   getDriveStatus,
   type DriveStatus,
-  type ExpectedFile,
   type RemoteComparison,
 } from './status.ts';
 import { bufferSource, HashingSource } from './source.ts';
@@ -169,6 +168,11 @@ export class GraphBackend implements Backend {
   async remove(handle: FileHandle): Promise<void> {
     const names = this.pathOf(handle);
     await this.deleteItem(names, this.describe(names));
+  }
+
+  /** Deletes the repository folder and everything in it, for tests that made a folder of their own. */
+  async removeRepositoryFolder(): Promise<void> {
+    await this.deleteItem(this.folderNames, this.location);
   }
 
   /**

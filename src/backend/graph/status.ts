@@ -3,7 +3,7 @@
  * the repository's size, and how the remote files compare with a list of
  * files the local index expects.
  */
-import { FILE_TYPES, type FileType } from '../types.ts';
+import { FILE_TYPES, type ExpectedFile, type FileType } from '../types.ts';
 import type { GraphBackend } from './backend.ts';
 import type { DriveItem } from './types.ts';
 
@@ -23,13 +23,6 @@ export interface DriveStatus {
   repository: { files: number; bytes: number };
 }
 
-/** A file the local index expects, by its path in the repository (`data/ab/<id>`, `config`). */
-export interface ExpectedFile {
-  name: string;
-  size: number;
-  /** Hex SHA-256 of the content; compared only where Graph reports `sha256Hash`. */
-  sha256?: string;
-}
 
 /** How the remote repository differs from the expected files. */
 export interface RemoteComparison {

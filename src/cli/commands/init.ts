@@ -1,9 +1,8 @@
 /** `init`: creates a new repository where the config or --repo points. */
-import { LocalBackend } from '../../backend/index.ts';
 import { resolvePassword } from '../../config/index.ts';
 import { createLayout } from '../../onedrive/index.ts';
 import { Repository } from '../../repository/index.ts';
-import { loadCommandConfig, locateRepository } from '../context.ts';
+import { loadCommandConfig, openBackend } from '../context.ts';
 import type { CommandContext } from '../context.ts';
 import { printResult } from '../output.ts';
 import { EXIT_OK } from '../exit-codes.ts';
@@ -11,10 +10,9 @@ import { EXIT_OK } from '../exit-codes.ts';
 /** Creates the repository and, below a OneDrive folder, BGAPP's planned folders. */
 export async function runInit(ctx: CommandContext): Promise<number> {
   const config = await loadCommandConfig(ctx, false);
-  const { path: location, oneDrive } = await locateRepository(ctx, config);
   const password = await resolvePassword({ config });
+  const { backend, location, oneDrive } = await openBackend(ctx, config);
   if (oneDrive) await createLayout(oneDrive.path);
-  const backend = new LocalBackend(location);
   const repo = await Repository.init(backend, password.reveal(), { logger: ctx.logger });
   printResult(ctx.options, { id: repo.id, location }, () => [
     `created repository ${repo.id.slice(0, 10)} at ${location}`,

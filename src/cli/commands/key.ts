@@ -18,7 +18,10 @@ export async function runKey(ctx: CommandContext, args: string[]): Promise<numbe
     case 'list': {
       const keys = await repo.listKeys();
       printResult(ctx.options, keys, () =>
-        keys.map((k) => `${k.current ? '*' : ' '} ${k.id.slice(0, 8)}  ${k.username}@${k.hostname}  ${k.created}`),
+        keys.map(
+          (k) =>
+            `${k.current ? '*' : ' '} ${k.id.slice(0, 8)}  ${k.username}@${k.hostname}  ${k.created}`,
+        ),
       );
       return EXIT_OK;
     }
@@ -28,16 +31,25 @@ export async function runKey(ctx: CommandContext, args: string[]): Promise<numbe
       return EXIT_OK;
     }
     case 'remove': {
-      if (!id) throw new BackupError('ERR_USAGE', 'key remove needs the id of the key (see `key list`)');
+      if (!id)
+        throw new BackupError('ERR_USAGE', 'key remove needs the id of the key (see `key list`)');
       const match = (await repo.listKeys()).filter((k) => k.id.startsWith(id));
       if (match.length === 0 || !match[0]) {
-        throw new BackupError('ERR_USAGE', `no key id starts with ${id}; list the keys with \`key list\``);
+        throw new BackupError(
+          'ERR_USAGE',
+          `no key id starts with ${id}; list the keys with \`key list\``,
+        );
       }
       if (match.length > 1) {
-        throw new BackupError('ERR_USAGE', `key id ${id} matches ${match.length} keys; give a longer prefix`);
+        throw new BackupError(
+          'ERR_USAGE',
+          `key id ${id} matches ${match.length} keys; give a longer prefix`,
+        );
       }
       await repo.removeKey(match[0].id);
-      printResult(ctx.options, { removed: match[0].id }, () => [`removed key ${match[0]?.id.slice(0, 8)}`]);
+      printResult(ctx.options, { removed: match[0].id }, () => [
+        `removed key ${match[0]?.id.slice(0, 8)}`,
+      ]);
       return EXIT_OK;
     }
     case 'passwd': {
@@ -49,7 +61,10 @@ export async function runKey(ctx: CommandContext, args: string[]): Promise<numbe
       return EXIT_OK;
     }
     default:
-      throw new BackupError('ERR_USAGE', `unknown key action ${String(action)}; use list, add, remove ID or passwd`);
+      throw new BackupError(
+        'ERR_USAGE',
+        `unknown key action ${String(action)}; use list, add, remove ID or passwd`,
+      );
   }
 }
 
@@ -62,7 +77,9 @@ async function readNewPassword(): Promise<string> {
       const text = (await readFile(file, 'utf8')).trim();
       if (text) return text;
     } catch (err) {
-      throw new BackupError('ERR_PASSWORD_MISSING', `cannot read ${file}: ${errorMessage(err)}`, { cause: err });
+      throw new BackupError('ERR_PASSWORD_MISSING', `cannot read ${file}: ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
   }
   throw new BackupError(

@@ -7,13 +7,25 @@ import { EXIT_OK } from '../exit-codes.ts';
 import { printResult } from '../output.ts';
 
 /** Prints every node below PATH (default: the whole snapshot). */
-export async function runLs(ctx: CommandContext, ref: string | undefined, path: string | undefined): Promise<number> {
-  if (!ref) throw new BackupError('ERR_USAGE', 'ls needs a snapshot: an id, a unique prefix or latest');
+export async function runLs(
+  ctx: CommandContext,
+  ref: string | undefined,
+  path: string | undefined,
+): Promise<number> {
+  if (!ref)
+    throw new BackupError('ERR_USAGE', 'ls needs a snapshot: an id, a unique prefix or latest');
   const { repo } = await openRepository(ctx, { configRequired: false });
   const entry = await repo.findSnapshot(ref);
   const reader = await RepositorySnapshotReader.open(repo, entry.id);
   const start = (path ?? '').split('/').filter((name) => name !== '');
-  const nodes: { path: string; type: string; mode: string; size: number; mtime: string; target?: string }[] = [];
+  const nodes: {
+    path: string;
+    type: string;
+    mode: string;
+    size: number;
+    mtime: string;
+    target?: string;
+  }[] = [];
   for await (const { path: nodePath, node } of reader.walk(start)) {
     nodes.push({
       path: `/${nodePath.join('/')}`,

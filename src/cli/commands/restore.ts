@@ -26,14 +26,24 @@ export async function runRestoreCommand(
   ref: string | undefined,
   parsed: ParsedArgs,
 ): Promise<number> {
-  if (!ref) throw new BackupError('ERR_USAGE', 'restore needs a snapshot: an id, a unique prefix or latest');
+  if (!ref)
+    throw new BackupError(
+      'ERR_USAGE',
+      'restore needs a snapshot: an id, a unique prefix or latest',
+    );
   const flags = parsed.values;
   const { repo, config } = await openRepository(ctx, { configRequired: false });
   const lock = await repo.lock({ exclusive: false });
   try {
     const entry = await findRestoreSnapshot(repo, ref, flags.source ?? []);
     const reader = await RepositorySnapshotReader.open(repo, entry.id);
-    const common = { reader, force: flags.force, logger: ctx.logger, onEvent: ctx.progress.listener, signal: ctx.signal };
+    const common = {
+      reader,
+      force: flags.force,
+      logger: ctx.logger,
+      onEvent: ctx.progress.listener,
+      signal: ctx.signal,
+    };
     const hasManifest = (await reader.lookup([MANIFEST_NAME]))?.type === 'file';
     let reports: RestoreReport[];
     if (!hasManifest && flags['target-dir'] && !flags.source) {
@@ -52,7 +62,9 @@ export async function runRestoreCommand(
     );
     return reports.every((r) => r.verified) ? EXIT_OK : EXIT_FAILURE;
   } finally {
-    await lock.release().catch((err: unknown) => ctx.logger.warn({ err }, 'failed to remove the lock'));
+    await lock
+      .release()
+      .catch((err: unknown) => ctx.logger.warn({ err }, 'failed to remove the lock'));
   }
 }
 
@@ -60,7 +72,11 @@ export async function runRestoreCommand(
  * Resolves the snapshot; `latest` with --source means the newest snapshot
  * that contains that source.
  */
-async function findRestoreSnapshot(repo: Repository, ref: string, sources: string[]): Promise<SnapshotEntry> {
+async function findRestoreSnapshot(
+  repo: Repository,
+  ref: string,
+  sources: string[],
+): Promise<SnapshotEntry> {
   if (ref !== 'latest' || sources.length === 0) return repo.findSnapshot(ref);
   const holdsAll = (tags: string[]): boolean =>
     sources.every((name) => tags.some((tag) => tag.slice(tag.indexOf(':') + 1) === name));
@@ -77,7 +93,11 @@ async function findRestoreSnapshot(repo: Repository, ref: string, sources: strin
   return newest;
 }
 
-function planTasks(manifests: SourceManifest[], flags: RestoreFlags, config: Config | undefined): RestoreTask[] {
+function planTasks(
+  manifests: SourceManifest[],
+  flags: RestoreFlags,
+  config: Config | undefined,
+): RestoreTask[] {
   const asked = flags.source ?? [];
   for (const name of asked) {
     if (!manifests.some((m) => m.name === name)) {
@@ -105,7 +125,11 @@ function planTasks(manifests: SourceManifest[], flags: RestoreFlags, config: Con
 }
 
 function missingTargetMessage(manifest: SourceManifest): string {
-  const option = { postgres: '--target-url URL', s3: '--target-bucket NAME', files: '--target-dir DIR' };
+  const option = {
+    postgres: '--target-url URL',
+    s3: '--target-bucket NAME',
+    files: '--target-dir DIR',
+  };
   return `source ${manifest.name} (${manifest.type}) needs ${option[manifest.type]}`;
 }
 
@@ -115,7 +139,9 @@ function targetFor(
   config: Config | undefined,
   severalFolders: boolean,
 ): RestoreTarget | undefined {
-  const configured = config?.sources.find((s) => s.name === manifest.name && s.type === manifest.type);
+  const configured = config?.sources.find(
+    (s) => s.name === manifest.name && s.type === manifest.type,
+  );
   switch (manifest.type) {
     case 'postgres':
       return postgresTarget(flags, configured);
@@ -124,17 +150,26 @@ function targetFor(
     case 'files': {
       const dir = flags['target-dir'];
       if (!dir) return undefined;
-      return { type: 'files', options: { targetDir: severalFolders ? join(dir, manifest.name) : dir } };
+      return {
+        type: 'files',
+        options: { targetDir: severalFolders ? join(dir, manifest.name) : dir },
+      };
     }
   }
 }
 
-function postgresTarget(flags: RestoreFlags, configured: ConfiguredSource | undefined): RestoreTarget | undefined {
+function postgresTarget(
+  flags: RestoreFlags,
+  configured: ConfiguredSource | undefined,
+): RestoreTarget | undefined {
   const targetUrl = flags['target-url'];
   if (!targetUrl) return undefined;
   const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
   if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) {
-    throw new BackupError('ERR_USAGE', `--jobs must be a whole number of 1 or more, got ${flags.jobs}`);
+    throw new BackupError(
+      'ERR_USAGE',
+      `--jobs must be a whole number of 1 or more, got ${flags.jobs}`,
+    );
   }
   const pg = configured?.type === 'postgres' ? configured : undefined;
   return {

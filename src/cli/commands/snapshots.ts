@@ -21,7 +21,8 @@ export async function runSnapshots(ctx: CommandContext): Promise<number> {
   }));
   printResult(ctx.options, json, () => [
     ...json.map(
-      (s) => `${s.short_id}  ${s.time.slice(0, 19).replace('T', ' ')}  ${s.hostname ?? ''}  ${s.tags.join(',')}`,
+      (s) =>
+        `${s.short_id}  ${s.time.slice(0, 19).replace('T', ' ')}  ${s.hostname ?? ''}  ${s.tags.join(',')}`,
     ),
     plural(json.length, 'snapshot'),
   ]);

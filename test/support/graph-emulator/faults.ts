@@ -66,6 +66,8 @@ export type ItemFaultKind = 'wrong-hash' | 'no-hash' | 'size-plus-one' | 'size-m
 export interface ItemFault {
   /** Item path from the drive root, like `/a/b.bin`, compared without regard to case. */
   path: string;
+  /** Apply the fault to every item below `path` too, for files whose names a test cannot know. */
+  below?: boolean;
   kind: ItemFaultKind;
   /** How many responses are changed; defaults to Infinity. */
   times?: number;
@@ -129,7 +131,10 @@ export class FaultPlan {
   /** Applies the item faults for `itemPath` to a driveItem JSON object in place. */
   applyToItem(itemPath: string, json: Record<string, unknown>): void {
     for (const fault of this.#itemFaults) {
-      if (fault.path.toLowerCase() !== itemPath.toLowerCase()) {
+      const wanted = fault.path.toLowerCase();
+      const actual = itemPath.toLowerCase();
+      const inside = fault.below === true && actual.startsWith(`${wanted.replace(/\/$/, '')}/`);
+      if (actual !== wanted && !inside) {
         continue;
       }
       if (fault.applied >= (fault.times ?? Infinity)) {

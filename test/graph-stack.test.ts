@@ -1,0 +1,195 @@
+/**
+ * End-to-end tests of the Microsoft Graph mode through the command line, on
+ * the Graph emulator: a stack backed up and restored through Graph gives the
+ * same data as through the OneDrive folder, faults end cleanly, and `status`
+ * reports quota and sync state.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { runCli, runCliOk } from './support/cli.ts';
+import { seedGeoDatabase, startPostgres } from './support/postgres.ts';
+import type { TestPostgres } from './support/postgres.ts';
+import { startGraphEmulator } from './support/graph-emulator/index.ts';
+import type { GraphEmulator } from './support/graph-emulator/index.ts';
+
+const PASSWORD = 'graph stack password';
+const REPOSITORY = 'BGAPP_Backups/repository';
+
+async function treeDigest(root: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  async function walk(dir: string): Promise<void> {
+    for (const name of (await readdir(dir)).sort()) {
+      const path = join(dir, name);
+      const info = await lstat(path);
+      const key = relative(root, path);
+      if (info.isSymbolicLink()) out[key] = `link:${await readlink(path)}`;
+      else if (info.isDirectory()) {
+        out[key] = `dir:${(info.mode & 0o7777).toString(8)}`;
+        await walk(path);
+      } else {
+        const hash = createHash('sha256').update(await readFile(path)).digest('hex');
+        out[key] = `file:${(info.mode & 0o7777).toString(8)}:${hash}`;
+      }
+    }
+  }
+  await walk(root);
+  return out;
+}
+
+describe('Graph mode on the emulator', () => {
+  let pg: TestPostgres;
+  let graph: GraphEmulator;
+  let base: string;
+  let configs: string;
+  let graphEnv: Record<string, string>;
+  let folderEnv: Record<string, string>;
+
+  async function writeConfig(name: string, onedrive: string[]): Promise<string> {
+    const file = join(base, name);
+    await writeFile(
+      file,
+      [
+        'onedrive:',
+        ...onedrive.map((line) => `  ${line}`),
+        'sources:',
+        '  - type: postgres',
+        '    name: geo',
+        `    url: ${pg.url('geo')}`,
+        `    bin_dir: ${pg.binDir}`,
+        '  - type: files',
+        '    name: configs',
+        `    path: ${JSON.stringify(configs)}`,
+        '',
+      ].join('\n'),
+    );
+    return file;
+  }
+
+  before(async () => {
+    base = await mkdtemp(join(tmpdir(), 'bgapp-graph-stack-'));
+    [pg, graph] = await Promise.all([startPostgres(), startGraphEmulator()]);
+    await seedGeoDatabase(pg, 'geo');
+    configs = join(base, 'configs');
+    await mkdir(join(configs, 'empty'), { recursive: true });
+    await writeFile(join(configs, 'app.env'), 'MODE=production\n');
+    await writeFile(join(configs, 'big.bin'), Buffer.alloc(12 * 1024 * 1024, 'x'));
+    await symlink('app.env', join(configs, 'current.env'));
+    const tokenFile = join(base, 'graph-token');
+    await writeFile(tokenFile, graph.token, { mode: 0o600 });
+    const graphConfig = await writeConfig('graph.yaml', [
+      'mode: graph',
+      'graph:',
+      `  base_url: ${graph.baseUrl}`,
+      `  access_token_file: ${tokenFile}`,
+      '  fragment_bytes: 3276800',
+    ]);
+    const oneDrive = join(base, 'OneDrive');
+    await mkdir(oneDrive);
+    const folderConfig = await writeConfig('folder.yaml', [`folder: ${JSON.stringify(oneDrive)}`]);
+    graphEnv = { BGAPP_BACKUP_CONFIG: graphConfig, BGAPP_BACKUP_PASSWORD: PASSWORD };
+    folderEnv = { BGAPP_BACKUP_CONFIG: folderConfig, BGAPP_BACKUP_PASSWORD: PASSWORD };
+    await runCliOk(['init'], graphEnv);
+    await runCliOk(['init'], folderEnv);
+  });
+
+  after(async () => {
+    await Promise.all([graph?.stop(), pg?.stop()]);
+    if (base) await rm(base, { recursive: true, force: true });
+  });
+
+  it('restores the same data as the folder backend', async () => {
+    await runCliOk(['backup'], graphEnv);
+    await runCliOk(['backup'], folderEnv);
+    const viaGraph = join(base, 'restored-graph');
+    const viaFolder = join(base, 'restored-folder');
+    await runCliOk(['restore', 'latest', '--source', 'configs', '--target-dir', viaGraph], graphEnv);
+    await runCliOk(['restore', 'latest', '--source', 'configs', '--target-dir', viaFolder], folderEnv);
+    assert.deepEqual(await treeDigest(viaGraph), await treeDigest(viaFolder));
+    assert.deepEqual(await treeDigest(viaGraph), await treeDigest(configs));
+
+    await runCliOk(['restore', 'latest', '--source', 'geo', '--target-url', pg.url('geo_graph'), '--roles'], graphEnv);
+    const count = 'SELECT count(*) FROM app.parcels';
+    assert.equal(await pg.psql(count, 'geo_graph'), await pg.psql(count, 'geo'));
+    assert.equal(graph.openUploadSessions(), 0);
+  });
+
+  it('passes check --read-data through Graph', async () => {
+    const result = await runCli(['check', '--read-data'], graphEnv);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /no errors were found/);
+  });
+
+  it('completes a backup through throttling and a reset fragment', async () => {
+    graph.faults.add({ match: { target: 'upload' }, nth: 2, action: { kind: 'reset', storeBytes: 100_000 } });
+    graph.faults.add({ match: { method: 'PUT' }, nth: 5, action: { kind: 'status', status: 503, retryAfter: 1 } });
+    await writeFile(join(configs, 'big.bin'), Buffer.alloc(12 * 1024 * 1024, 'y'));
+    const result = await runCli(['backup', '--json'], graphEnv);
+    graph.faults.clear();
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(graph.openUploadSessions(), 0);
+    const check = await runCli(['check', '--read-data'], graphEnv);
+    assert.equal(check.code, 0, check.stderr);
+  });
+
+  it('fails cleanly when the drive runs out of space', async () => {
+    const before = JSON.parse((await runCliOk(['snapshots', '--json'], graphEnv)).stdout) as unknown[];
+    graph.drive.setQuotaRemaining(2 * 1024 * 1024);
+    // Random bytes, because zstd would shrink repeated ones below the space left.
+    await writeFile(join(configs, 'big.bin'), randomBytes(12 * 1024 * 1024));
+    const result = await runCli(['backup'], graphEnv);
+    graph.drive.setQuotaRemaining(1024 ** 4);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /full|quota|space/i);
+    assert.match(result.stderr, /no snapshot was kept/);
+    const afterwards = JSON.parse((await runCliOk(['snapshots', '--json'], graphEnv)).stdout) as unknown[];
+    assert.equal(afterwards.length, before.length);
+    assert.equal(graph.openUploadSessions(), 0);
+    const check = await runCli(['check'], graphEnv);
+    assert.notEqual(check.code, 1, check.stdout + check.stderr);
+  });
+
+  it('fails when an upload hash comes back wrong twice', async () => {
+    const before = JSON.parse((await runCliOk(['snapshots', '--json'], graphEnv)).stdout) as unknown[];
+    await writeFile(join(configs, 'hash.txt'), 'a file whose pack is corrupted twice\n');
+    const snapshotsBefore = before.length;
+    // Every pack uploaded from now on comes back with a wrong hash.
+    graph.faults.corruptItem({ path: `/${REPOSITORY}/data`, below: true, kind: 'wrong-hash' });
+    const result = await runCli(['backup'], graphEnv);
+    graph.faults.clear();
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /hash/i);
+    const afterwards = JSON.parse((await runCliOk(['snapshots', '--json'], graphEnv)).stdout) as unknown[];
+    assert.equal(afterwards.length, snapshotsBefore);
+    assert.equal(graph.openUploadSessions(), 0);
+  });
+
+  it('reports quota and a file missing in the cloud in status', async () => {
+    const fine = await runCli(['status', '--json'], graphEnv);
+    assert.equal(fine.code, 0, fine.stderr);
+    const report = JSON.parse(fine.stdout) as {
+      mode: string;
+      space: { total: number; used: number; free: number; percent: number };
+      sync: { checked: boolean; missing: string[] };
+      last_snapshot: { id: string } | null;
+    };
+    assert.equal(report.mode, 'graph');
+    assert.ok(report.space.total > 0);
+    assert.ok(report.space.free > 0);
+    assert.equal(typeof report.space.percent, 'number');
+    assert.ok(report.last_snapshot);
+    assert.equal(report.sync.checked, true);
+    assert.deepEqual(report.sync.missing, []);
+
+    const pack = graph.drive.files().find((f) => f.path.startsWith(`/${REPOSITORY}/data/`) && f.kind === 'file');
+    assert.ok(pack, 'no pack on the drive');
+    await graph.drive.delete(pack.path);
+    const missing = await runCli(['status', '--json'], graphEnv);
+    assert.equal(missing.code, 3, missing.stderr);
+    const after = JSON.parse(missing.stdout) as { sync: { missing: string[] } };
+    assert.deepEqual(after.sync.missing, [pack.path.slice(REPOSITORY.length + 2)]);
+  });
+});
