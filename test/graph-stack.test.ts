@@ -5,7 +5,17 @@
  * reports quota and sync state.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  readlink,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -31,7 +41,9 @@ async function treeDigest(root: string): Promise<Record<string, string>> {
         out[key] = `dir:${(info.mode & 0o7777).toString(8)}`;
         await walk(path);
       } else {
-        const hash = createHash('sha256').update(await readFile(path)).digest('hex');
+        const hash = createHash('sha256')
+          .update(await readFile(path))
+          .digest('hex');
         out[key] = `file:${(info.mode & 0o7777).toString(8)}:${hash}`;
       }
     }
@@ -106,12 +118,21 @@ describe('Graph mode on the emulator', () => {
     await runCliOk(['backup'], folderEnv);
     const viaGraph = join(base, 'restored-graph');
     const viaFolder = join(base, 'restored-folder');
-    await runCliOk(['restore', 'latest', '--source', 'configs', '--target-dir', viaGraph], graphEnv);
-    await runCliOk(['restore', 'latest', '--source', 'configs', '--target-dir', viaFolder], folderEnv);
+    await runCliOk(
+      ['restore', 'latest', '--source', 'configs', '--target-dir', viaGraph],
+      graphEnv,
+    );
+    await runCliOk(
+      ['restore', 'latest', '--source', 'configs', '--target-dir', viaFolder],
+      folderEnv,
+    );
     assert.deepEqual(await treeDigest(viaGraph), await treeDigest(viaFolder));
     assert.deepEqual(await treeDigest(viaGraph), await treeDigest(configs));
 
-    await runCliOk(['restore', 'latest', '--source', 'geo', '--target-url', pg.url('geo_graph'), '--roles'], graphEnv);
+    await runCliOk(
+      ['restore', 'latest', '--source', 'geo', '--target-url', pg.url('geo_graph'), '--roles'],
+      graphEnv,
+    );
     const count = 'SELECT count(*) FROM app.parcels';
     assert.equal(await pg.psql(count, 'geo_graph'), await pg.psql(count, 'geo'));
     assert.equal(graph.openUploadSessions(), 0);
@@ -124,8 +145,16 @@ describe('Graph mode on the emulator', () => {
   });
 
   it('completes a backup through throttling and a reset fragment', async () => {
-    graph.faults.add({ match: { target: 'upload' }, nth: 2, action: { kind: 'reset', storeBytes: 100_000 } });
-    graph.faults.add({ match: { method: 'PUT' }, nth: 5, action: { kind: 'status', status: 503, retryAfter: 1 } });
+    graph.faults.add({
+      match: { target: 'upload' },
+      nth: 2,
+      action: { kind: 'reset', storeBytes: 100_000 },
+    });
+    graph.faults.add({
+      match: { method: 'PUT' },
+      nth: 5,
+      action: { kind: 'status', status: 503, retryAfter: 1 },
+    });
     await writeFile(join(configs, 'big.bin'), Buffer.alloc(12 * 1024 * 1024, 'y'));
     const result = await runCli(['backup', '--json'], graphEnv);
     graph.faults.clear();
@@ -136,7 +165,9 @@ describe('Graph mode on the emulator', () => {
   });
 
   it('fails cleanly when the drive runs out of space', async () => {
-    const before = JSON.parse((await runCliOk(['snapshots', '--json'], graphEnv)).stdout) as unknown[];
+    const before = JSON.parse(
+      (await runCliOk(['snapshots', '--json'], graphEnv)).stdout,
+    ) as unknown[];
     graph.drive.setQuotaRemaining(2 * 1024 * 1024);
     // Random bytes, because zstd would shrink repeated ones below the space left.
     await writeFile(join(configs, 'big.bin'), randomBytes(12 * 1024 * 1024));
@@ -145,7 +176,9 @@ describe('Graph mode on the emulator', () => {
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /full|quota|space/i);
     assert.match(result.stderr, /no snapshot was kept/);
-    const afterwards = JSON.parse((await runCliOk(['snapshots', '--json'], graphEnv)).stdout) as unknown[];
+    const afterwards = JSON.parse(
+      (await runCliOk(['snapshots', '--json'], graphEnv)).stdout,
+    ) as unknown[];
     assert.equal(afterwards.length, before.length);
     assert.equal(graph.openUploadSessions(), 0);
     const check = await runCli(['check'], graphEnv);
@@ -153,7 +186,9 @@ describe('Graph mode on the emulator', () => {
   });
 
   it('fails when an upload hash comes back wrong twice', async () => {
-    const before = JSON.parse((await runCliOk(['snapshots', '--json'], graphEnv)).stdout) as unknown[];
+    const before = JSON.parse(
+      (await runCliOk(['snapshots', '--json'], graphEnv)).stdout,
+    ) as unknown[];
     await writeFile(join(configs, 'hash.txt'), 'a file whose pack is corrupted twice\n');
     const snapshotsBefore = before.length;
     // Every pack uploaded from now on comes back with a wrong hash.
@@ -162,7 +197,9 @@ describe('Graph mode on the emulator', () => {
     graph.faults.clear();
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /hash/i);
-    const afterwards = JSON.parse((await runCliOk(['snapshots', '--json'], graphEnv)).stdout) as unknown[];
+    const afterwards = JSON.parse(
+      (await runCliOk(['snapshots', '--json'], graphEnv)).stdout,
+    ) as unknown[];
     assert.equal(afterwards.length, snapshotsBefore);
     assert.equal(graph.openUploadSessions(), 0);
   });
@@ -184,7 +221,9 @@ describe('Graph mode on the emulator', () => {
     assert.equal(report.sync.checked, true);
     assert.deepEqual(report.sync.missing, []);
 
-    const pack = graph.drive.files().find((f) => f.path.startsWith(`/${REPOSITORY}/data/`) && f.kind === 'file');
+    const pack = graph.drive
+      .files()
+      .find((f) => f.path.startsWith(`/${REPOSITORY}/data/`) && f.kind === 'file');
     assert.ok(pack, 'no pack on the drive');
     await graph.drive.delete(pack.path);
     const missing = await runCli(['status', '--json'], graphEnv);
