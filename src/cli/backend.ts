@@ -66,7 +66,7 @@ export function graphRepositoryFolder(config: Config): string {
 }
 
 /**
- * Returns the backend of the repository: Graph when the config says
+ * Returns the backend of the repository: Graph when the config sets
  * `onedrive.mode: graph` and no --repo folder was given, else the folder.
  */
 export async function createBackend(

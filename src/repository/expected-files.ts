@@ -1,6 +1,6 @@
 /**
- * Lists the files a repository's own index and file lists say it holds, with
- * their sizes, so that another copy (the OneDrive cloud behind a synced folder,
+ * Lists the files that a repository's index and file lists name, with their
+ * sizes, so that another copy (the OneDrive cloud behind a synced folder,
  * or the drive behind Graph) can be compared with it.
  */
 import { FILE_TYPES } from '../backend/index.ts';

@@ -29,14 +29,14 @@ export interface SpaceStatus {
   deleted?: number | null;
   /** Graph's quota state: normal, nearing, critical or exceeded. */
   state?: string | null;
-  /** Where the figures come from. */
+  /** Source of the figures. */
   of: 'filesystem' | 'onedrive';
 }
 
-/** How the cloud copy compares with the repository's own file list. */
+/** Comparison of the cloud copy with the repository's own file list. */
 export interface SyncStatus {
   checked: boolean;
-  /** Why the sync state was not checked. */
+  /** Reason the sync state was not checked. */
   reason?: string;
   present?: number;
   missing?: string[];
