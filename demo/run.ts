@@ -15,6 +15,12 @@ import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createS3Client } from '../src/sources/s3/index.ts';
 import { seedGeoDatabase, startPostgres } from '../test/support/postgres.ts';
 import { startS3Server } from '../test/support/s3.ts';
+import {
+  filesSourceConfig,
+  postgresSourceConfig,
+  s3SourceConfig,
+  writeConfigFile,
+} from '../test/support/stack-config.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const cli = join(root, 'bin', 'bgapp-backup');
@@ -108,38 +114,17 @@ async function main(): Promise<void> {
     const passwordFile = join(base, 'repository-password');
     await writeFile(passwordFile, 'demo password, keep yours in a safe place', { mode: 0o600 });
     const configFile = join(base, 'bgapp-backup.yaml');
-    await writeFile(
-      configFile,
-      [
-        'onedrive:',
-        `  folder: ${oneDrive}`,
-        'repository:',
-        '  path: BGAPP_Backups/repository',
-        `  password_file: ${passwordFile}`,
-        'plain_copies:',
-        '  enabled: true',
-        '  keep: 2',
-        'sources:',
-        '  - type: postgres',
-        '    name: geo',
-        `    url: ${pg.url('geo')}`,
-        `    bin_dir: ${pg.binDir}`,
-        '  - type: s3',
-        '    name: minio',
-        `    endpoint: ${s3.endpoint}`,
-        `    access_key_id: ${s3.accessKeyId}`,
-        `    secret_access_key_file: ${secretFile}`,
-        '    buckets: [bgapp-data, bgapp-backups, bgapp-temp]',
-        '  - type: files',
-        '    name: configs',
-        `    path: ${configs}`,
-        '    exclude: ["*.tmp"]',
-        '  - type: files',
-        '    name: logs',
-        `    path: ${logs}`,
-        '',
-      ].join('\n'),
-    );
+    await writeConfigFile(configFile, {
+      onedrive: { folder: oneDrive },
+      repository: { path: 'BGAPP_Backups/repository', password_file: passwordFile },
+      plain_copies: { enabled: true, keep: 2 },
+      sources: [
+        postgresSourceConfig(pg, 'geo'),
+        s3SourceConfig(s3, secretFile, ['bgapp-data', 'bgapp-backups', 'bgapp-temp']),
+        filesSourceConfig('configs', configs, ['*.tmp']),
+        filesSourceConfig('logs', logs),
+      ],
+    });
     const env = { BGAPP_BACKUP_CONFIG: configFile };
 
     step('creating the repository in the OneDrive folder');

@@ -25,6 +25,11 @@ import { seedGeoDatabase, startPostgres } from './support/postgres.ts';
 import type { TestPostgres } from './support/postgres.ts';
 import { startGraphEmulator } from './support/graph-emulator/index.ts';
 import type { GraphEmulator } from './support/graph-emulator/index.ts';
+import {
+  filesSourceConfig,
+  postgresSourceConfig,
+  writeConfigFile,
+} from './support/stack-config.ts';
 
 const PASSWORD = 'graph stack password';
 const REPOSITORY = 'BGAPP_Backups/repository';
@@ -60,24 +65,12 @@ describe('Graph mode on the emulator', () => {
   let graphEnv: Record<string, string>;
   let folderEnv: Record<string, string>;
 
-  async function writeConfig(name: string, onedrive: string[]): Promise<string> {
+  async function writeConfig(name: string, onedrive: Record<string, unknown>): Promise<string> {
     const file = join(base, name);
-    await writeFile(
-      file,
-      [
-        'onedrive:',
-        ...onedrive.map((line) => `  ${line}`),
-        'sources:',
-        '  - type: postgres',
-        '    name: geo',
-        `    url: ${pg.url('geo')}`,
-        `    bin_dir: ${pg.binDir}`,
-        '  - type: files',
-        '    name: configs',
-        `    path: ${JSON.stringify(configs)}`,
-        '',
-      ].join('\n'),
-    );
+    await writeConfigFile(file, {
+      onedrive,
+      sources: [postgresSourceConfig(pg, 'geo'), filesSourceConfig('configs', configs)],
+    });
     return file;
   }
 
@@ -92,16 +85,13 @@ describe('Graph mode on the emulator', () => {
     await symlink('app.env', join(configs, 'current.env'));
     const tokenFile = join(base, 'graph-token');
     await writeFile(tokenFile, graph.token, { mode: 0o600 });
-    const graphConfig = await writeConfig('graph.yaml', [
-      'mode: graph',
-      'graph:',
-      `  base_url: ${graph.baseUrl}`,
-      `  access_token_file: ${tokenFile}`,
-      '  fragment_bytes: 3276800',
-    ]);
+    const graphConfig = await writeConfig('graph.yaml', {
+      mode: 'graph',
+      graph: { base_url: graph.baseUrl, access_token_file: tokenFile, fragment_bytes: 3276800 },
+    });
     const oneDrive = join(base, 'OneDrive');
     await mkdir(oneDrive);
-    const folderConfig = await writeConfig('folder.yaml', [`folder: ${JSON.stringify(oneDrive)}`]);
+    const folderConfig = await writeConfig('folder.yaml', { folder: oneDrive });
     graphEnv = { BGAPP_BACKUP_CONFIG: graphConfig, BGAPP_BACKUP_PASSWORD: PASSWORD };
     folderEnv = { BGAPP_BACKUP_CONFIG: folderConfig, BGAPP_BACKUP_PASSWORD: PASSWORD };
     await runCliOk(['init'], graphEnv);

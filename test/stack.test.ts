@@ -33,6 +33,12 @@ import { runCliOk } from './support/cli.ts';
 import { seedGeoDatabase, startPostgres } from './support/postgres.ts';
 import type { TestPostgres } from './support/postgres.ts';
 import { startS3Server } from './support/s3.ts';
+import {
+  filesSourceConfig,
+  postgresSourceConfig,
+  s3SourceConfig,
+  writeConfigFile,
+} from './support/stack-config.ts';
 import type { S3Server } from './support/s3.ts';
 
 const PASSWORD = 'stack test password';
@@ -161,27 +167,14 @@ describe('main job on a whole stack', () => {
     const secretFile = join(base, 's3-secret');
     await writeFile(secretFile, s3.secretAccessKey);
     const configFile = join(base, 'bgapp-backup.yaml');
-    await writeFile(
-      configFile,
-      [
-        `onedrive: { folder: ${JSON.stringify(oneDrive)} }`,
-        'sources:',
-        '  - type: postgres',
-        '    name: geo',
-        `    url: ${pg.url('geo')}`,
-        `    bin_dir: ${pg.binDir}`,
-        '  - type: s3',
-        '    name: minio',
-        `    endpoint: ${s3.endpoint}`,
-        `    access_key_id: ${s3.accessKeyId}`,
-        `    secret_access_key_file: ${secretFile}`,
-        '    buckets: [bgapp-data]',
-        '  - type: files',
-        '    name: configs',
-        `    path: ${JSON.stringify(configs)}`,
-        '',
-      ].join('\n'),
-    );
+    await writeConfigFile(configFile, {
+      onedrive: { folder: oneDrive },
+      sources: [
+        postgresSourceConfig(pg, 'geo'),
+        s3SourceConfig(s3, secretFile, ['bgapp-data']),
+        filesSourceConfig('configs', configs),
+      ],
+    });
     env = { BGAPP_BACKUP_CONFIG: configFile, BGAPP_BACKUP_PASSWORD: PASSWORD };
     repository = join(oneDrive, 'BGAPP_Backups', 'repository');
     await runCliOk(['init'], env);
