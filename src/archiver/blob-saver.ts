@@ -15,6 +15,8 @@ export type ArchiverRepository = Pick<
   | 'hasBlob'
   | 'saveBlob'
   | 'savePreparedBlob'
+  | 'setPackJoiner'
+  | 'setBlobOpener'
   | 'loadBlob'
   | 'flush'
   | 'saveSnapshot'
@@ -24,6 +26,8 @@ export type ArchiverRepository = Pick<
 /** Counts of one snapshot's work; byte counts include tree blobs. */
 export interface ArchiveStats {
   files: number;
+  /** Files added from the parent snapshot by metadata, without reading them. */
+  filesUnchanged: number;
   dirs: number;
   symlinks: number;
   /** Bytes read from file streams. */
@@ -44,6 +48,7 @@ export interface ArchiveStats {
 export function emptyStats(): ArchiveStats {
   return {
     files: 0,
+    filesUnchanged: 0,
     dirs: 0,
     symlinks: 0,
     bytesRead: 0,
@@ -77,14 +82,16 @@ export class BlobSaver {
    * Saves every chunk of `chunks` and returns their blob ids in order. It
    * resolves once each chunk is hashed and either known or queued for
    * storage; `drain` waits for the storage. Pulling the next chunk waits
-   * while the byte budget is spent, which slows down a fast reader.
+   * while the byte budget is spent, which slows down a fast reader. With
+   * `stream` (from `pool.openStream()`), every chunk also feeds that stream's
+   * running SHA-256.
    */
-  async saveChunks(chunks: AsyncIterable<Buffer>): Promise<string[]> {
+  async saveChunks(chunks: AsyncIterable<Buffer>, stream?: number): Promise<string[]> {
     const ids: Promise<string>[] = [];
     for await (const chunk of chunks) {
       this.throwIfFailed();
       await this.budget.acquire(chunk.length);
-      const id = this.saveChunk(chunk);
+      const id = this.saveChunk(chunk, stream);
       // Rejections are collected by Promise.all below; this keeps them from
       // being reported as unhandled while the loop is still reading.
       id.catch(() => {});
@@ -99,11 +106,11 @@ export class BlobSaver {
     this.throwIfFailed();
   }
 
-  private async saveChunk(chunk: Buffer): Promise<string> {
+  private async saveChunk(chunk: Buffer, stream: number | undefined): Promise<string> {
     const length = chunk.length;
     let hashed;
     try {
-      hashed = await this.pool.hash(chunk);
+      hashed = await this.pool.hash(chunk, stream);
     } catch (err) {
       this.budget.release(length);
       throw err;

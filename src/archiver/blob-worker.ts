@@ -1,18 +1,24 @@
 /**
- * Worker thread of the archiver's pool: hashes chunks and compresses and
- * seals new blobs. Buffers arrive and leave as transferred ArrayBuffers, so
+ * Worker thread of the archiver's pool: hashes chunks, keeps the running
+ * SHA-256 of whole files, compresses and seals new blobs, joins and hashes
+ * pack files, and opens and verifies loaded blobs. Buffers arrive and leave as transferred ArrayBuffers, so
  * no chunk is copied between threads.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { masterKeyFromBytes, sealBlob } from '../crypto/index.ts';
+import { masterKeyFromBytes, openBlob, releaseBuffer, sealBlob } from '../crypto/index.ts';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 const init = workerData as WorkerInit;
 const key = masterKeyFromBytes(new Uint8Array(init.keyBytes));
 const port = parentPort!;
+const streams = new Map<number, Hash>();
 
 port.on('message', (request: WorkerRequest) => {
+  if (request.op === 'exit') {
+    port.close();
+    return;
+  }
   try {
     const reply = handle(request);
     port.postMessage(reply, transferList(reply));
@@ -23,19 +29,64 @@ port.on('message', (request: WorkerRequest) => {
 });
 
 function transferList(reply: WorkerReply): ArrayBuffer[] {
-  if (reply.op === 'hash') return [reply.data];
+  if (reply.op === 'hash' || reply.op === 'update') return [reply.data];
   if (reply.op === 'seal') return [reply.sealed];
+  if (reply.op === 'pack') return [reply.bytes];
+  if (reply.op === 'open') return [reply.plaintext];
   return [];
 }
 
-function handle(request: WorkerRequest): WorkerReply {
-  const data = new Uint8Array(request.data);
-  if (request.op === 'hash') {
-    const id = createHash('sha256').update(data).digest('hex');
-    return { op: 'hash', taskId: request.taskId, id, data: request.data };
+function handle(request: Exclude<WorkerRequest, { op: 'exit' }>): WorkerReply {
+  const { taskId } = request;
+  switch (request.op) {
+    case 'hash': {
+      const id = createHash('sha256').update(new Uint8Array(request.data)).digest('hex');
+      return { op: 'hash', taskId, id, data: request.data };
+    }
+    case 'update':
+      streamHash(request.stream).update(new Uint8Array(request.data));
+      return { op: 'update', taskId, data: request.data };
+    case 'digest': {
+      const sha256 = streamHash(request.stream).digest('hex');
+      streams.delete(request.stream);
+      return { op: 'digest', taskId, sha256 };
+    }
+    case 'seal': {
+      const plaintext = new Uint8Array(request.data);
+      const { sealed, uncompressedLength } = sealBlob(key, plaintext, init.compression);
+      releaseBuffer(plaintext);
+      return { op: 'seal', taskId, sealed: ownedArrayBuffer(sealed), uncompressedLength };
+    }
+    case 'pack':
+      return joinPack(taskId, request.parts);
+    case 'open': {
+      const sealed = new Uint8Array(request.sealed);
+      const plaintext = openBlob(key, sealed, request.uncompressedLength);
+      releaseBuffer(sealed);
+      if (createHash('sha256').update(plaintext).digest('hex') !== request.id) {
+        throw new Error('its contents do not match its id');
+      }
+      return { op: 'open', taskId, plaintext: ownedArrayBuffer(plaintext) };
+    }
   }
-  const { sealed, uncompressedLength } = sealBlob(key, data, init.compression);
-  return { op: 'seal', taskId: request.taskId, sealed: ownedArrayBuffer(sealed), uncompressedLength };
+}
+
+function streamHash(stream: number): Hash {
+  let hash = streams.get(stream);
+  if (!hash) {
+    hash = createHash('sha256');
+    streams.set(stream, hash);
+  }
+  return hash;
+}
+
+/** Concatenates the parts of a pack file and hashes the result, which is the pack's id. */
+function joinPack(taskId: number, parts: ArrayBuffer[]): WorkerReply {
+  const views = parts.map((part) => new Uint8Array(part));
+  const bytes = Buffer.concat(views);
+  for (const view of views) releaseBuffer(view);
+  const id = createHash('sha256').update(bytes).digest('hex');
+  return { op: 'pack', taskId, bytes: ownedArrayBuffer(bytes), id };
 }
 
 /** Returns an ArrayBuffer holding exactly `bytes`, copying only when `bytes` shares its buffer. */

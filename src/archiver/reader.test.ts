@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, open, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalBackend } from '../backend/index.ts';
@@ -21,11 +21,12 @@ describe('RepositorySnapshotReader', () => {
   let source: string;
   let repo: Repository;
   let snapshotId: string;
+  let repoPath: string;
 
   before(async () => {
     const root = tempFolder();
     source = join(root, 'data');
-    const repoPath = join(root, 'repo');
+    repoPath = join(root, 'repo');
     await mkdir(join(source, 'sub', 'deeper'), { recursive: true });
     files.set('large.bin', randomBytes(12 * MiB));
     files.set('tab\tand "quote".txt', Buffer.from('odd name\n'));
@@ -111,5 +112,32 @@ describe('RepositorySnapshotReader', () => {
     const want = createHash('sha256').update(files.get('large.bin')!).digest('hex');
     assert.equal(await sha256OfStream(reader.openFile(node)), want);
     assert.equal(peak, 3);
+  });
+
+  it('rejects a damaged blob opened on a worker', async () => {
+    const copy = join(tempFolder(), 'repo');
+    await cp(repoPath, copy, { recursive: true });
+    const packs = join(copy, 'data');
+    let largest = { path: '', size: 0 };
+    for (const folder of await readdir(packs)) {
+      for (const name of await readdir(join(packs, folder))) {
+        const path = join(packs, folder, name);
+        const { size } = await stat(path);
+        if (size > largest.size) largest = { path, size };
+      }
+    }
+    const file = await open(largest.path, 'r+');
+    await file.write(Buffer.from([0xff, 0x00, 0xff]), 0, 3, 1000);
+    await file.close();
+
+    const damaged = await Repository.open(new LocalBackend(copy), TEST_PASSWORD);
+    const reader = await RepositorySnapshotReader.open(damaged, snapshotId);
+    const node = await reader.lookup([...source.split('/').filter(Boolean), 'large.bin']);
+    assert.ok(node?.content && node.content.length > 1, 'large.bin has several blobs');
+    await assert.rejects(sha256OfStream(reader.openFile(node)), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'ERR_REPO_CORRUPT');
+      assert.match(err.message, /cannot be opened: blob worker task failed: ciphertext verification failed/);
+      return true;
+    });
   });
 });

@@ -11,6 +11,7 @@ import type { ArchiverRepository } from './blob-saver.ts';
 import { pathError } from './dir-tree.ts';
 import { parseGoTime } from './go-format.ts';
 import { decodeTree } from './tree.ts';
+import { BlobWorkerPool } from './worker-pool.ts';
 
 /** Options of a RepositorySnapshotReader. */
 export interface SnapshotReaderOptions {
@@ -20,7 +21,14 @@ export interface SnapshotReaderOptions {
   treeCacheSize?: number;
 }
 
-type ReaderRepository = Pick<ArchiverRepository, 'loadBlob' | 'loadSnapshot'>;
+type ReaderRepository = Pick<ArchiverRepository, 'loadBlob' | 'loadSnapshot'> &
+  Partial<Pick<ArchiverRepository, 'masterKeyBytes' | 'compression' | 'setBlobOpener'>>;
+
+/**
+ * Worker pools that open blobs, one per repository. Their workers do not keep
+ * the process alive while idle, so a pool is never closed.
+ */
+const openerPools = new WeakMap<object, BlobWorkerPool>();
 
 /** Reads one snapshot of a Repository. */
 export class RepositorySnapshotReader implements SnapshotReader {
@@ -91,7 +99,27 @@ export class RepositorySnapshotReader implements SnapshotReader {
     if (node.type !== 'file') {
       throw new BackupError('ERR_USAGE', `node ${node.name} is a ${node.type}, not a file`);
     }
-    return Readable.from(this.blobs(node.content ?? []), { objectMode: false });
+    const content = node.content ?? [];
+    // A file of one blob gains nothing from other cores, so it starts no workers.
+    if (content.length > 1) this.openBlobsOnWorkers();
+    return Readable.from(this.blobs(content), { objectMode: false });
+  }
+
+  /**
+   * Has the repository open and verify loaded blobs on worker threads, so
+   * that the blobs loaded ahead are decrypted, decompressed and hashed on
+   * every core instead of all on this thread.
+   */
+  private openBlobsOnWorkers(): void {
+    const { repo } = this;
+    if (!repo.setBlobOpener || !repo.masterKeyBytes || openerPools.has(repo)) return;
+    const pool = new BlobWorkerPool({
+      keyBytes: repo.masterKeyBytes(),
+      compression: repo.compression ?? true,
+      unrefWhenIdle: true,
+    });
+    openerPools.set(repo, pool);
+    repo.setBlobOpener(({ sealed, uncompressedLength, id }) => pool.open(sealed, uncompressedLength, id));
   }
 
   private async *blobs(ids: readonly string[]): AsyncGenerator<Buffer> {

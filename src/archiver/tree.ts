@@ -96,6 +96,7 @@ interface NodeJson {
   gid?: unknown;
   user?: unknown;
   group?: unknown;
+  inode?: unknown;
   size?: unknown;
   linktarget?: unknown;
   linktarget_raw?: unknown;
@@ -139,6 +140,7 @@ function decodeNode(json: NodeJson): TreeNode {
   if (typeof json.gid === 'number') node.gid = json.gid;
   if (typeof json.user === 'string') node.user = json.user;
   if (typeof json.group === 'string') node.group = json.group;
+  if (typeof json.inode === 'number') node.inode = json.inode;
   if (type === 'file') node.size = typeof json.size === 'number' ? json.size : 0;
   const target = decodeLinkTarget(json);
   if (target !== undefined) node.linkTarget = target;

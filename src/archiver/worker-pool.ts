@@ -1,7 +1,8 @@
 /**
- * A pool of worker threads that hash chunks and compress and seal blobs, so
- * that this CPU work runs on every core while the main thread reads and
- * chunks. Chunks move to and from the workers as transferred ArrayBuffers.
+ * A pool of worker threads that hash chunks and whole files, compress and
+ * seal blobs, and join pack files, so that this CPU work runs on every core
+ * while the main thread reads and chunks. Chunks move to and from the workers
+ * as transferred ArrayBuffers.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -15,6 +16,11 @@ export interface WorkerPoolOptions {
   compression: boolean;
   /** Number of worker threads; the number of cores when unset. */
   size?: number;
+  /**
+   * Lets the process exit while the workers are idle, for a pool that is
+   * never closed, such as a snapshot reader's.
+   */
+  unrefWhenIdle?: boolean;
 }
 
 /** A chunk's SHA-256 and the chunk itself, handed back by the worker. */
@@ -29,8 +35,18 @@ export interface SealedChunk {
   uncompressedLength?: number;
 }
 
+/** A joined pack file and its id, the SHA-256 of its bytes. */
+export interface JoinedPack {
+  bytes: Buffer;
+  id: string;
+}
+
 interface Task {
   request: WorkerRequest;
+  /** Transferred with the request. */
+  transfer: ArrayBuffer[];
+  /** Index of the worker that must run the task, for tasks of one stream. */
+  worker?: number;
   resolve: (reply: WorkerReply) => void;
   reject: (err: Error) => void;
 }
@@ -38,75 +54,159 @@ interface Task {
 interface PoolWorker {
   worker: Worker;
   running: Map<number, Task>;
+  exited: Promise<void>;
 }
+
+/** Time that `close` gives workers to finish their current task before terminating them. */
+const EXIT_GRACE_MILLIS = 5000;
 
 /** Tasks queued on one worker at once, so a worker rarely waits for its next message. */
 const TASKS_PER_WORKER = 2;
 
-/** Runs hash and seal tasks on worker threads, first come first served. */
+/** Runs tasks on worker threads, first come first served, except that each stream keeps to one worker. */
 export class BlobWorkerPool {
   readonly size: number;
   private readonly workers: PoolWorker[] = [];
   private readonly queue: Task[] = [];
   private nextTaskId = 1;
+  private nextStream = 0;
+  private readonly unrefWhenIdle: boolean;
   private failure: Error | undefined;
 
   constructor(options: WorkerPoolOptions) {
     this.size = Math.max(1, options.size ?? availableParallelism());
+    this.unrefWhenIdle = options.unrefWhenIdle ?? false;
     const workerData: WorkerInit = { keyBytes: options.keyBytes, compression: options.compression };
     for (let i = 0; i < this.size; i++) {
       const worker = new Worker(new URL('./blob-worker.ts', import.meta.url), { workerData });
-      const entry: PoolWorker = { worker, running: new Map() };
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      const entry: PoolWorker = { worker, running: new Map(), exited };
       worker.on('message', (reply: WorkerReply) => this.settle(entry, reply));
       worker.on('error', (err) => this.fail(new Error(`blob worker failed: ${err.message}`, { cause: err })));
       worker.on('exit', (code) => this.fail(new Error(`blob worker exited with code ${code}`)));
+      if (this.unrefWhenIdle) worker.unref();
       this.workers.push(entry);
     }
   }
 
-  /** Computes the SHA-256 of `chunk`. The chunk's memory moves to the worker and back. */
-  async hash(chunk: Buffer): Promise<HashedChunk> {
-    const reply = await this.run('hash', chunk);
+  /**
+   * Starts a running SHA-256 over a stream of chunks and returns its number.
+   * Pass it to `hash` for every chunk in order, then call `digest`.
+   */
+  openStream(): number {
+    return this.nextStream++;
+  }
+
+  /**
+   * Computes the SHA-256 of `chunk`, and feeds the chunk into `stream`'s
+   * running SHA-256 when given. The chunk's memory moves to the workers and
+   * back. The stream's hash runs on the stream's worker, and the chunk's own
+   * hash on whichever worker is free, so one large file still uses two cores.
+   */
+  async hash(chunk: Buffer, stream?: number): Promise<HashedChunk> {
+    let data = transferable(chunk);
+    if (stream !== undefined) {
+      const request: WorkerRequest = { op: 'update', taskId: this.nextTaskId++, data, stream };
+      const reply = await this.run(request, [data], this.streamWorker(stream));
+      if (reply.op !== 'update') throw new Error(`blob worker sent ${reply.op} for an update task`);
+      data = reply.data;
+    }
+    const reply = await this.run({ op: 'hash', taskId: this.nextTaskId++, data }, [data]);
     if (reply.op !== 'hash') throw new Error(`blob worker sent ${reply.op} for a hash task`);
     return { id: reply.id, data: Buffer.from(reply.data) };
   }
 
+  /** Ends `stream` and returns the hex SHA-256 of every chunk hashed with it. */
+  async digest(stream: number): Promise<string> {
+    const request: WorkerRequest = { op: 'digest', taskId: this.nextTaskId++, stream };
+    const reply = await this.run(request, [], this.streamWorker(stream));
+    if (reply.op !== 'digest') throw new Error(`blob worker sent ${reply.op} for a digest task`);
+    return reply.sha256;
+  }
+
   /** Compresses and seals `chunk`; the chunk's memory moves to the worker and is freed there. */
   async seal(chunk: Buffer): Promise<SealedChunk> {
-    const reply = await this.run('seal', chunk);
+    const data = transferable(chunk);
+    const reply = await this.run({ op: 'seal', taskId: this.nextTaskId++, data }, [data]);
     if (reply.op !== 'seal') throw new Error(`blob worker sent ${reply.op} for a seal task`);
     return { sealed: Buffer.from(reply.sealed), uncompressedLength: reply.uncompressedLength };
   }
 
-  /** Stops every worker; queued and running tasks fail. */
-  async close(): Promise<void> {
-    this.fail(new Error('blob worker pool is closed'));
-    await Promise.all(this.workers.map((entry) => entry.worker.terminate()));
+  /** Opens a sealed blob and checks its SHA-256 against `id`; `sealed` moves to the worker. */
+  async open(sealed: Buffer, uncompressedLength: number | undefined, id: string): Promise<Buffer> {
+    const data = transferable(sealed);
+    const taskId = this.nextTaskId++;
+    const request: WorkerRequest = { op: 'open', taskId, sealed: data, uncompressedLength, id };
+    const reply = await this.run(request, [data]);
+    if (reply.op !== 'open') throw new Error(`blob worker sent ${reply.op} for an open task`);
+    return Buffer.from(reply.plaintext);
   }
 
-  private run(op: WorkerRequest['op'], chunk: Buffer): Promise<WorkerReply> {
+  /** Concatenates `parts` into one pack file and hashes it; the parts move to the worker. */
+  async joinPack(parts: readonly Uint8Array[]): Promise<JoinedPack> {
+    const buffers = parts.map(transferable);
+    const request: WorkerRequest = { op: 'pack', taskId: this.nextTaskId++, parts: buffers };
+    const reply = await this.run(request, buffers);
+    if (reply.op !== 'pack') throw new Error(`blob worker sent ${reply.op} for a pack task`);
+    return { bytes: Buffer.from(reply.bytes), id: reply.id };
+  }
+
+  /**
+   * Stops every worker; queued and running tasks fail. Each worker ends after
+   * its current task, because terminating a thread inside zstd compression
+   * crashed Node.js 24 ("close before init" in node_zlib.cc). A worker still
+   * running after EXIT_GRACE_MILLIS is terminated.
+   */
+  async close(): Promise<void> {
+    this.fail(new Error('blob worker pool is closed'));
+    await Promise.all(this.workers.map((entry) => this.stopWorker(entry)));
+  }
+
+  private async stopWorker(entry: PoolWorker): Promise<void> {
+    entry.worker.postMessage({ op: 'exit', taskId: 0 } satisfies WorkerRequest);
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), EXIT_GRACE_MILLIS);
+    });
+    const outcome = await Promise.race([entry.exited, grace]);
+    clearTimeout(timer);
+    if (outcome === 'late') await entry.worker.terminate();
+  }
+
+  private streamWorker(stream: number | undefined): number | undefined {
+    return stream === undefined ? undefined : stream % this.size;
+  }
+
+  private run(request: WorkerRequest, transfer: ArrayBuffer[], worker?: number): Promise<WorkerReply> {
     if (this.failure) return Promise.reject(this.failure);
-    const data = transferable(chunk);
     return new Promise((resolve, reject) => {
-      this.queue.push({ request: { op, taskId: this.nextTaskId++, data }, resolve, reject });
+      this.queue.push({ request, transfer, worker, resolve, reject });
       this.dispatch();
     });
   }
 
+  /** Hands queued tasks to workers with a free slot, in queue order, keeping pinned tasks on their worker. */
   private dispatch(): void {
-    for (const entry of this.workers) {
-      while (entry.running.size < TASKS_PER_WORKER && this.queue.length > 0) {
-        const task = this.queue.shift()!;
+    this.workers.forEach((entry, index) => {
+      for (let i = 0; i < this.queue.length && entry.running.size < TASKS_PER_WORKER; ) {
+        const task = this.queue[i]!;
+        if (task.worker !== undefined && task.worker !== index) {
+          i++;
+          continue;
+        }
+        this.queue.splice(i, 1);
+        if (this.unrefWhenIdle && entry.running.size === 0) entry.worker.ref();
         entry.running.set(task.request.taskId, task);
-        entry.worker.postMessage(task.request, [task.request.data]);
+        entry.worker.postMessage(task.request, task.transfer);
       }
-    }
+    });
   }
 
   private settle(entry: PoolWorker, reply: WorkerReply): void {
     const task = entry.running.get(reply.taskId);
     if (!task) return;
     entry.running.delete(reply.taskId);
+    if (this.unrefWhenIdle && entry.running.size === 0) entry.worker.unref();
     if (reply.op === 'error') task.reject(new Error(`blob worker task failed: ${reply.message}`));
     else task.resolve(reply);
     this.dispatch();
@@ -116,13 +216,16 @@ export class BlobWorkerPool {
   private fail(err: Error): void {
     this.failure ??= err;
     const tasks = [...this.queue.splice(0), ...this.workers.flatMap((w) => [...w.running.values()])];
-    for (const entry of this.workers) entry.running.clear();
+    for (const entry of this.workers) {
+      entry.running.clear();
+      if (this.unrefWhenIdle) entry.worker.unref();
+    }
     for (const task of tasks) task.reject(this.failure);
   }
 }
 
 /** Returns an ArrayBuffer with exactly the bytes of `chunk`, copying only when it shares one. */
-function transferable(chunk: Buffer): ArrayBuffer {
+function transferable(chunk: Uint8Array): ArrayBuffer {
   const { buffer, byteOffset, byteLength } = chunk;
   if (buffer instanceof ArrayBuffer && byteOffset === 0 && byteLength === buffer.byteLength) {
     return buffer;

@@ -8,13 +8,28 @@ export interface WorkerInit {
   compression: boolean;
 }
 
-/** A task for a worker; `data` is transferred, not copied. */
+/**
+ * A task for a worker; every ArrayBuffer is transferred, not copied. `update`
+ * feeds a chunk into a stream's running SHA-256 and hands the chunk back, and
+ * `digest` ends the stream. A worker handles its messages in order, so the
+ * pool sends every task of one stream to the same worker. `exit` ends the worker
+ * after the tasks sent before it.
+ */
 export type WorkerRequest =
   | { op: 'hash'; taskId: number; data: ArrayBuffer }
-  | { op: 'seal'; taskId: number; data: ArrayBuffer };
+  | { op: 'update'; taskId: number; data: ArrayBuffer; stream: number }
+  | { op: 'seal'; taskId: number; data: ArrayBuffer }
+  | { op: 'digest'; taskId: number; stream: number }
+  | { op: 'pack'; taskId: number; parts: ArrayBuffer[] }
+  | { op: 'open'; taskId: number; sealed: ArrayBuffer; uncompressedLength?: number; id: string }
+  | { op: 'exit'; taskId: number };
 
 /** A worker's result: the hashed chunk comes back with its id. */
 export type WorkerReply =
   | { op: 'hash'; taskId: number; id: string; data: ArrayBuffer }
+  | { op: 'update'; taskId: number; data: ArrayBuffer }
   | { op: 'seal'; taskId: number; sealed: ArrayBuffer; uncompressedLength?: number }
+  | { op: 'digest'; taskId: number; sha256: string }
+  | { op: 'pack'; taskId: number; bytes: ArrayBuffer; id: string }
+  | { op: 'open'; taskId: number; plaintext: ArrayBuffer }
   | { op: 'error'; taskId: number; message: string };

@@ -5,14 +5,13 @@
  * packs and index, and then stores the snapshot, which is the write order
  * that restic's design document requires ("Read and Write Ordering").
  */
-import { createHash, type Hash } from 'node:crypto';
 import { userInfo } from 'node:os';
 import type { Readable } from 'node:stream';
 import { Chunker, type ChunkerOptions } from '../chunker/index.ts';
 import { BackupError } from '../errors/index.ts';
 import { silentLogger, type Logger } from '../log/index.ts';
 import type { SnapshotJson } from '../repository/index.ts';
-import type { NodeMeta, SavedFile, SnapshotWriter } from '../snapshot/index.ts';
+import type { ExistingFile, NodeMeta, SavedFile, SnapshotWriter } from '../snapshot/index.ts';
 import { BlobSaver, emptyStats, type ArchiverRepository, type ArchiveStats } from './blob-saver.ts';
 import { ByteBudget } from './byte-budget.ts';
 import { insertEntry, newDir, removeEntry, saveTrees, type FileEntry } from './dir-tree.ts';
@@ -27,7 +26,7 @@ export interface SnapshotWriterOptions {
   logger?: Logger;
   /** Worker threads for hashing, compression and sealing; the number of cores when unset. */
   workers?: number;
-  /** Chunk bytes read but not yet stored, across all files (default 64 MiB). */
+  /** Chunk bytes read but not yet stored, across all files (default 32 MiB). */
   maxInFlightBytes?: number;
   /** Chunker limits; the defaults give chunks of 512 KiB to 8 MiB. */
   chunker?: Partial<ChunkerOptions>;
@@ -54,7 +53,7 @@ export interface FinishResult {
   stats: ArchiveStats;
 }
 
-const DEFAULT_MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MAX_IN_FLIGHT_BYTES = 32 * 1024 * 1024;
 
 /** Mode of folders that were never added but hold added nodes. */
 const PARENT_DIR_MODE = 0o755;
@@ -113,21 +112,40 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
     const entry: FileEntry = { kind: 'file', meta, size: 0, content: undefined };
     insertEntry(this.root, path, entry);
     this.activeFiles++;
+    const saver = this.blobSaver();
+    const stream = this.pool!.openStream();
     try {
-      const hash = createHash('sha256');
       const counter = { bytes: 0 };
-      const chunks = chunkContent(content, hash, counter, this.options.chunker ?? {});
-      entry.content = await this.blobSaver().saveChunks(chunks);
+      const chunks = chunkContent(content, counter, this.options.chunker ?? {});
+      entry.content = await saver.saveChunks(chunks, stream);
+      const sha256 = await this.pool!.digest(stream);
       entry.size = counter.bytes;
       this.stats.files++;
       this.stats.bytesRead += counter.bytes;
-      return { size: counter.bytes, sha256: hash.digest('hex') };
+      return { size: counter.bytes, sha256 };
     } catch (err) {
       removeEntry(this.root, path, entry);
+      // Ends the stream's running hash in the worker, which would otherwise keep it.
+      this.pool?.digest(stream).catch(() => undefined);
       throw err;
     } finally {
       this.activeFiles--;
     }
+  }
+
+  /**
+   * Adds a file whose blobs are already stored, as an unchanged file of the
+   * parent snapshot is, without reading it. Returns false and adds nothing
+   * when any blob is not in the repository, so the caller reads the file.
+   */
+  addExistingFile(path: readonly string[], meta: NodeMeta, file: ExistingFile): boolean {
+    this.checkOpen();
+    if (!file.content.every((id) => this.repo.hasBlob('data', id))) return false;
+    insertEntry(this.root, path, { kind: 'file', meta, size: file.size, content: [...file.content] });
+    this.stats.files++;
+    this.stats.filesUnchanged++;
+    this.stats.blobsKnown += file.content.length;
+    return true;
   }
 
   /** Waits for stored blobs, writes the trees, flushes the repository and saves the snapshot. */
@@ -150,7 +168,7 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
       return { snapshotId, treeId, stats: this.stats };
     } finally {
       this.state = 'done';
-      await this.pool?.close();
+      await this.closePool();
     }
   }
 
@@ -162,7 +180,7 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
   async abort(): Promise<void> {
     if (this.state === 'done') return;
     this.state = 'done';
-    await this.pool?.close();
+    await this.closePool();
     await this.saver?.drain().catch((err: unknown) => {
       this.logger.debug({ err }, 'blob failed while the snapshot was aborted');
     });
@@ -182,8 +200,16 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
       compression: this.repo.compression,
       size: this.options.workers,
     });
+    const pool = this.pool;
+    this.repo.setPackJoiner((parts) => pool.joinPack(parts));
     this.saver = new BlobSaver(this.repo, this.pool, this.budget, this.stats);
     return this.saver;
+  }
+
+  private async closePool(): Promise<void> {
+    if (!this.pool) return;
+    this.repo.setPackJoiner(undefined);
+    await this.pool.close();
   }
 
   private async writeTrees(): Promise<string> {
@@ -228,10 +254,9 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
   }
 }
 
-/** Yields the chunks of `content`, feeding every byte to `hash` and counting them. */
+/** Yields the chunks of `content`, counting its bytes. */
 async function* chunkContent(
   content: Readable | AsyncIterable<Uint8Array>,
-  hash: Hash,
   counter: { bytes: number },
   options: Partial<ChunkerOptions>,
 ): AsyncGenerator<Buffer> {
@@ -240,7 +265,6 @@ async function* chunkContent(
     if (!(data instanceof Uint8Array)) {
       throw new BackupError('ERR_USAGE', 'file stream yielded a string; read it without an encoding');
     }
-    hash.update(data);
     counter.bytes += data.length;
     yield* chunker.push(data);
   }

@@ -19,18 +19,47 @@ let scanHash = 0;
  * just after the first byte where `hash & mask` is zero, or -1 when there is
  * none. The hash is left in `scanHash`, because a second return value would
  * cost an allocation per call in this hot path.
+ *
+ * The loop is unrolled eight times. Besides saving loop overhead, this keeps
+ * the function above V8's inlining limit (460 bytes of bytecode in Node.js
+ * 24). When V8 inlined the plain loop into `push`, which runs once per read
+ * buffer and so stays in the mid-tier Maglev compiler for long, the loop ran
+ * at about 0.4 GB/s instead of 1.2 GB/s in its own optimized frame.
  */
 function findBoundary(data: Uint8Array, from: number, to: number, mask: number, h: number): number {
   const gear = GEAR_I32;
-  for (let i = from; i < to; i++) {
+  let i = from;
+  const unrolledEnd = to - 7;
+  while (i < unrolledEnd) {
     h = ((h << 1) + gear[data[i]!]!) | 0;
-    if ((h & mask) === 0) {
-      scanHash = h;
-      return i + 1;
-    }
+    if ((h & mask) === 0) return boundaryAt(h, i + 1);
+    h = ((h << 1) + gear[data[i + 1]!]!) | 0;
+    if ((h & mask) === 0) return boundaryAt(h, i + 2);
+    h = ((h << 1) + gear[data[i + 2]!]!) | 0;
+    if ((h & mask) === 0) return boundaryAt(h, i + 3);
+    h = ((h << 1) + gear[data[i + 3]!]!) | 0;
+    if ((h & mask) === 0) return boundaryAt(h, i + 4);
+    h = ((h << 1) + gear[data[i + 4]!]!) | 0;
+    if ((h & mask) === 0) return boundaryAt(h, i + 5);
+    h = ((h << 1) + gear[data[i + 5]!]!) | 0;
+    if ((h & mask) === 0) return boundaryAt(h, i + 6);
+    h = ((h << 1) + gear[data[i + 6]!]!) | 0;
+    if ((h & mask) === 0) return boundaryAt(h, i + 7);
+    h = ((h << 1) + gear[data[i + 7]!]!) | 0;
+    if ((h & mask) === 0) return boundaryAt(h, i + 8);
+    i += 8;
+  }
+  for (; i < to; i++) {
+    h = ((h << 1) + gear[data[i]!]!) | 0;
+    if ((h & mask) === 0) return boundaryAt(h, i + 1);
   }
   scanHash = h;
   return -1;
+}
+
+function boundaryAt(h: number, end: number): number {
+  scanHash = h;
+  return end;
 }
 
 /** Chunk size limits and mask widths of a Chunker. */

@@ -4,18 +4,27 @@
  */
 import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { BackupError, errorMessage } from '../errors/index.ts';
-import { open, seal } from './seal.ts';
+import { open, releaseBuffer, seal } from './seal.ts';
 import type { MasterKey } from './master-key.ts';
 
 /** First plaintext byte of a version 2 unpacked file whose rest is zstd-compressed JSON. */
 const ENCODING_ZSTD = 2;
 
-/** Level 3 is zstd's default level. */
-const ZSTD_LEVEL = 3;
+/**
+ * zstd level 1. On this project's 2-core VM, on 1 MiB chunks of a generated
+ * mix of SQL-like text and random blocks, level 1 compressed at 0.30 to 0.43
+ * GB/s to 57.4% of the input, and level 3 (zstd's default) at 0.25 GB/s to
+ * 56.2%. Compression is the largest cost of a first backup of such data, so
+ * the 2% of extra bytes buys about a third more speed.
+ */
+const ZSTD_LEVEL = 1;
 
 /** Compresses bytes with zstd. */
 export function compress(plaintext: Uint8Array): Buffer {
   return zstdCompressSync(plaintext, {
+    // One output buffer of zstd's worst-case size (ZSTD_compressBound) instead
+    // of a list of small ones joined at the end, which halves the garbage.
+    chunkSize: Math.max(64 * 1024, plaintext.length + (plaintext.length >> 7) + 1024),
     params: {
       [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL,
       [constants.ZSTD_c_checksumFlag]: 1,
@@ -59,9 +68,10 @@ export interface SealedBlob {
 export function sealBlob(key: MasterKey, plaintext: Uint8Array, compressIt: boolean): SealedBlob {
   if (compressIt && plaintext.length > 0) {
     const packed = compress(plaintext);
-    if (packed.length < plaintext.length) {
-      return { sealed: seal(key, packed), uncompressedLength: plaintext.length };
-    }
+    const smaller = packed.length < plaintext.length;
+    const sealed = smaller ? seal(key, packed) : undefined;
+    releaseBuffer(packed);
+    if (sealed) return { sealed, uncompressedLength: plaintext.length };
   }
   return { sealed: seal(key, plaintext) };
 }

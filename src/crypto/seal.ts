@@ -22,11 +22,26 @@ export function seal(key: MasterKey, plaintext: Uint8Array): Buffer {
   const cipher = createCipheriv('aes-256-ctr', key.encryption, iv);
   const body = cipher.update(plaintext);
   body.copy(out, IV_BYTES);
+  releaseBuffer(body);
   cipher.final();
   const ciphertext = out.subarray(IV_BYTES, IV_BYTES + plaintext.length);
   const mac = out.subarray(IV_BYTES + plaintext.length);
   computeMac(key, iv, ciphertext, mac);
   return out;
+}
+
+/**
+ * Frees the memory of a buffer that nothing else uses, now instead of at the
+ * next garbage collection, by detaching its ArrayBuffer. Worker threads need
+ * this: they allocate little on the JavaScript heap, so their collections
+ * are rare and megabytes of finished chunks would wait for them. The caller
+ * must own the whole ArrayBuffer, so that no other view uses it. Buffers from
+ * Node.js's shared pool (small ones) are left alone.
+ */
+export function releaseBuffer(bytes: Uint8Array): void {
+  const { buffer } = bytes;
+  if (!(buffer instanceof ArrayBuffer) || buffer.byteLength <= Buffer.poolSize) return;
+  buffer.transfer(0);
 }
 
 /**

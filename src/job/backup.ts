@@ -10,14 +10,14 @@ import { scopeReader, scopeWriter } from '../snapshot/index.ts';
 import type { SnapshotReader, SnapshotWriter } from '../snapshot/index.ts';
 import type { Source, SourceManifest } from '../sources/index.ts';
 import { runHookOrThrow } from './hooks.ts';
-import { MANIFEST_FORMAT, writeManifest } from './manifest.ts';
+import { MANIFEST_FORMAT, readManifest, writeManifest } from './manifest.ts';
 import type { Manifest } from './manifest.ts';
 import { TOOL_VERSION } from './version.ts';
 
 /** A snapshot being written: the writer plus the calls that end it. */
 export interface SnapshotSession extends SnapshotWriter {
   /** Writes the trees and the snapshot file; returns the snapshot id. */
-  finish(meta: { tags: string[]; paths: string[]; hostname: string }): Promise<{
+  finish(meta: { tags: string[]; paths: string[]; hostname: string; parent?: string }): Promise<{
     snapshotId: string;
     storedBytes: number;
   }>;
@@ -32,6 +32,8 @@ export interface BackupJobOptions {
   openSession(): Promise<SnapshotSession>;
   /** The newest earlier snapshot, for metadata fast paths; optional. */
   parent?: SnapshotReader;
+  /** Id of `parent`, recorded as the new snapshot's parent. */
+  parentId?: string;
   hostname?: string;
   before?: string;
   after?: string;
@@ -48,7 +50,7 @@ export interface BackupJobResult {
   manifest: Manifest;
 }
 
-/** Tag given to every snapshot that holds source `name`. */
+/** Tag given to every snapshot that contains source `name`. */
 export function sourceTag(source: { type: string; name: string }): string {
   return `${source.type}:${source.name}`;
 }
@@ -103,7 +105,11 @@ export async function runBackup(options: BackupJobOptions): Promise<BackupJobRes
  * Wraps a writer so that every chunk of file contents read is reported as a
  * `bytes` event, which lets a progress display move during one long dump.
  */
-function countingWriter(writer: SnapshotWriter, source: string, onEvent: ProgressListener): SnapshotWriter {
+function countingWriter(
+  writer: SnapshotWriter,
+  source: string,
+  onEvent: ProgressListener,
+): SnapshotWriter {
   let bytesRead = 0;
   async function* count(content: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
     for await (const chunk of content) {
@@ -116,6 +122,7 @@ function countingWriter(writer: SnapshotWriter, source: string, onEvent: Progres
     addDir: (path, meta) => writer.addDir(path, meta),
     addSymlink: (path, meta, target) => writer.addSymlink(path, meta, target),
     addFile: (path, meta, content) => writer.addFile(path, meta, count(content)),
+    addExistingFile: (path, meta, file) => writer.addExistingFile?.(path, meta, file) ?? false,
   };
 }
 
@@ -125,15 +132,36 @@ function withSnapshotNote(err: unknown): unknown {
   return new BackupError(err.code, `${err.message} (no snapshot was kept)`, { cause: err });
 }
 
+/**
+ * Reads the parent snapshot's manifest. Without it the sources read every
+ * item again, which is slower but correct, so a failure is only logged.
+ */
+async function loadParentManifest(options: BackupJobOptions): Promise<Manifest | undefined> {
+  if (!options.parent || options.parentId === undefined) return undefined;
+  try {
+    return await readManifest(options.parent, options.parentId);
+  } catch (err) {
+    options.logger.warn(
+      { err, parent: options.parentId },
+      "cannot read the parent snapshot's manifest, so every item is read again",
+    );
+    return undefined;
+  }
+}
+
 async function backUpSources(options: BackupJobOptions): Promise<BackupJobResult> {
   const startedAt = new Date().toISOString();
   const hostname = options.hostname ?? osHostname();
   const warnings: Warning[] = [];
+  const parentManifest = await loadParentManifest(options);
   const session = await options.openSession();
   const manifests: SourceManifest[] = [];
   try {
     for (const source of options.sources) {
-      manifests.push(await backUpSource(source, session, warnings, options));
+      const parentSection = parentManifest?.sources.find(
+        (s) => s.type === source.type && s.name === source.name,
+      );
+      manifests.push(await backUpSource(source, session, warnings, options, parentSection));
     }
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
@@ -149,7 +177,8 @@ async function backUpSources(options: BackupJobOptions): Promise<BackupJobResult
     const tags = options.sources.map(sourceTag);
     if (warnings.length > 0) tags.push(PARTIAL_TAG);
     const paths = options.sources.map((s) => `/${s.type}/${s.name}`);
-    const { snapshotId, storedBytes } = await session.finish({ tags, paths, hostname });
+    const { parentId: parent } = options;
+    const { snapshotId, storedBytes } = await session.finish({ tags, paths, hostname, parent });
     options.logger.info({ snapshotId, storedBytes, warnings: warnings.length }, 'snapshot saved');
     return { snapshotId, storedBytes, warnings, manifest };
   } catch (err) {
@@ -165,6 +194,7 @@ async function backUpSource(
   session: SnapshotSession,
   warnings: Warning[],
   options: BackupJobOptions,
+  parentManifest: SourceManifest | undefined,
 ): Promise<SourceManifest> {
   const prefix = [source.type, source.name];
   const logger = options.logger.child({ source: source.name });
@@ -173,6 +203,7 @@ async function backUpSource(
     const manifest = await source.backup({
       writer: countingWriter(scopeWriter(session, prefix), source.name, options.onEvent),
       parent: options.parent ? scopeReader(options.parent, prefix) : undefined,
+      parentManifest,
       logger,
       signal: options.signal,
       onEvent: options.onEvent,

@@ -10,7 +10,7 @@ import { seal, type MasterKey } from '../crypto/index.ts';
 import type { Logger } from '../log/index.ts';
 import { encodeHeader, type PackedBlob } from './pack.ts';
 import { writeIndexFile, type MasterIndex, type PackContents } from './master-index.ts';
-import type { BlobStats, BlobType, Id, SavedBlob } from './types.ts';
+import type { BlobStats, BlobType, Id, PackJoiner, SavedBlob } from './types.ts';
 
 /** Settings of a BlobStore. */
 export interface BlobStoreOptions {
@@ -33,8 +33,12 @@ export class BlobStore {
   private readonly inFlight = new Set<string>();
   private readonly uploads = new Set<Promise<void>>();
   private unindexed: PackContents[] = [];
+  /** Sealed bytes accepted but not yet uploaded: open packs plus packs being joined or saved. */
+  private queuedBytes = 0;
   private indexWrite: Promise<void> = Promise.resolve();
   private failure: unknown;
+  /** Joins and hashes finished packs off this thread when set; see `Repository.setPackJoiner`. */
+  joiner: PackJoiner | undefined;
   readonly stats: BlobStats = { plaintextBytes: 0, storedBytes: 0, newBlobs: 0, duplicateBlobs: 0 };
 
   private readonly backend: Backend;
@@ -69,16 +73,20 @@ export class BlobStore {
       return { id, isNew: false, storedBytes: 0 };
     }
     this.inFlight.add(type + id);
+    await this.waitForUploads();
     const pack = this.packFor(type);
-    const blob: PackedBlob = { type, id, offset: pack.size, length: sealed.length };
+    // Read once: a pack joiner may transfer `sealed` to another thread, which empties it here.
+    const length = sealed.length;
+    const blob: PackedBlob = { type, id, offset: pack.size, length };
     if (uncompressedLength !== undefined) blob.uncompressedLength = uncompressedLength;
     pack.blobs.push(blob);
     pack.parts.push(sealed);
-    pack.size += sealed.length;
-    this.stats.storedBytes += sealed.length;
+    pack.size += length;
+    this.queuedBytes += length;
+    this.stats.storedBytes += length;
     this.stats.newBlobs++;
     if (pack.size >= this.options.packSizeTarget) await this.finishPack(type);
-    return { id, isNew: true, storedBytes: sealed.length };
+    return { id, isNew: true, storedBytes: length };
   }
 
   /** Finishes open packs, waits for every upload and indexes everything. */
@@ -88,6 +96,21 @@ export class BlobStore {
     this.throwIfFailed();
     await this.writeIndex();
     this.throwIfFailed();
+  }
+
+  /**
+   * Waits while the sealed bytes not yet uploaded exceed one pack more than
+   * the uploads allowed at once. Without this, blobs that do not fill a pack
+   * return at once while the one that does waits for an upload slot, so
+   * finished packs would pile up in memory whenever the backend is slower
+   * than the workers. While no upload runs, no pack waits for one, so this
+   * cannot wait forever.
+   */
+  private async waitForUploads(): Promise<void> {
+    const limit = (this.options.maxPendingPacks + 1) * this.options.packSizeTarget;
+    while (this.queuedBytes >= limit && this.uploads.size > 0) {
+      await Promise.race(this.uploads);
+    }
   }
 
   private packFor(type: BlobType): OpenPack {
@@ -109,15 +132,17 @@ export class BlobStore {
     const header = seal(this.key, encodeHeader(pack.blobs));
     const length = Buffer.alloc(4);
     length.writeUInt32LE(header.length);
-    const bytes = Buffer.concat([...pack.parts, header, length]);
-    const packId = createHash('sha256').update(bytes).digest('hex');
-    const upload = this.upload(packId, bytes, pack.blobs);
+    const upload = this.upload([...pack.parts, header, length], pack.blobs);
     this.uploads.add(upload);
-    void upload.finally(() => this.uploads.delete(upload));
+    void upload.finally(() => {
+      this.queuedBytes -= pack.size;
+      this.uploads.delete(upload);
+    });
   }
 
-  private async upload(packId: Id, bytes: Buffer, blobs: PackedBlob[]): Promise<void> {
+  private async upload(parts: Uint8Array[], blobs: PackedBlob[]): Promise<void> {
     try {
+      const { bytes, id: packId } = this.joiner ? await this.joiner(parts) : joinPack(parts);
       await this.backend.save({ type: 'data', name: packId }, bytes);
       this.options.logger.debug({ packId, bytes: bytes.length, blobs: blobs.length }, 'pack saved');
       this.unindexed.push({ packId, blobs });
@@ -151,4 +176,10 @@ export class BlobStore {
   private throwIfFailed(): void {
     if (this.failure !== undefined) throw this.failure;
   }
+}
+
+/** Concatenates the parts of a pack file on this thread and hashes it. */
+function joinPack(parts: Uint8Array[]): { bytes: Buffer; id: Id } {
+  const bytes = Buffer.concat(parts);
+  return { bytes, id: createHash('sha256').update(bytes).digest('hex') };
 }

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Backend } from '../backend/index.ts';
 import { openUnpacked, sealUnpacked, type MasterKey } from '../crypto/index.ts';
 import { BackupError, errorMessage } from '../errors/index.ts';
+import { BlobTable } from './blob-table.ts';
 import type { PackedBlob } from './pack.ts';
 import type { BlobLocation, BlobType, Id } from './types.ts';
 
@@ -30,45 +31,59 @@ export interface PackContents {
   blobs: PackedBlob[];
 }
 
-/** Every indexed blob, looked up by type and id. */
+/** Every indexed blob, looked up by type and id, kept compact in a BlobTable. */
 export class MasterIndex {
-  private readonly blobs = new Map<string, BlobLocation>();
-  private readonly packBlobs = new Map<Id, PackedBlob[]>();
+  private readonly table = new BlobTable();
+  private readonly packIds: Id[] = [];
+  private readonly packNumbers = new Map<Id, number>();
 
-  /** Adds the blobs of one pack. */
+  /** Adds the blobs of one pack; a pack added again adds only blobs at new offsets. */
   addPack(packId: Id, blobs: readonly PackedBlob[]): void {
-    const list = this.packBlobs.get(packId) ?? [];
-    for (const blob of blobs) {
-      const key = keyOf(blob.type, blob.id);
-      if (!list.some((b) => b.offset === blob.offset)) list.push(blob);
-      if (!this.blobs.has(key)) this.blobs.set(key, { ...blob, packId });
+    let pack = this.packNumbers.get(packId);
+    const seenBefore = pack !== undefined;
+    if (pack === undefined) {
+      pack = this.packIds.push(packId) - 1;
+      this.packNumbers.set(packId, pack);
     }
-    this.packBlobs.set(packId, list);
+    for (const blob of blobs) {
+      if (seenBefore && this.hasEntryAt(pack, blob.offset)) continue;
+      this.table.add({ ...blob, pack });
+    }
   }
 
   /** Returns where a blob is stored, or undefined. */
   lookup(type: BlobType, id: Id): BlobLocation | undefined {
-    return this.blobs.get(keyOf(type, id));
+    const i = this.table.find(type, id);
+    if (i < 0) return undefined;
+    const { pack, ...entry } = this.table.entry(i);
+    return { ...entry, packId: this.packIds[pack]! };
   }
 
   /** Tells whether a blob is indexed. */
   has(type: BlobType, id: Id): boolean {
-    return this.blobs.has(keyOf(type, id));
+    return this.table.find(type, id) >= 0;
   }
 
-  /** Returns every indexed pack with its blobs. */
+  /** Returns every indexed pack with its blobs, duplicates of blobs in other packs included. */
   packs(): PackContents[] {
-    return [...this.packBlobs].map(([packId, blobs]) => ({ packId, blobs }));
+    const lists: PackedBlob[][] = this.packIds.map(() => []);
+    for (let i = 0; i < this.table.size; i++) {
+      const { pack, ...blob } = this.table.entry(i);
+      lists[pack]!.push(blob);
+    }
+    return this.packIds.map((packId, pack) => ({ packId, blobs: lists[pack]! }));
   }
 
-  /** Number of indexed blobs. */
+  /** Number of distinct indexed blobs. */
   get size(): number {
-    return this.blobs.size;
+    return this.table.distinctSize;
   }
-}
 
-function keyOf(type: BlobType, id: Id): string {
-  return type === 'tree' ? `t${id}` : `d${id}`;
+  // Linear, but only runs for a pack that a second index file lists again.
+  private hasEntryAt(pack: number, offset: number): boolean {
+    for (let i = 0; i < this.table.size; i++) if (this.table.isAt(i, pack, offset)) return true;
+    return false;
+  }
 }
 
 /** Reads every index file, leaving out those that other index files supersede. */

@@ -21,13 +21,16 @@ import { acquireLock, removeStaleLocks, type LockContext } from './lock.ts';
 import { loadMasterIndex, type MasterIndex } from './master-index.ts';
 import { pickSnapshot, readAllSnapshots, readSnapshot, writeSnapshot } from './snapshots.ts';
 import type {
+  BlobLocation,
   BlobStats,
   BlobType,
   CheckOptions,
   CheckReport,
   Id,
   KeyInfo,
+  BlobOpener,
   LockHandle,
+  PackJoiner,
   PreparedBlob,
   RepositoryConfig,
   RepositoryOptions,
@@ -113,6 +116,7 @@ export class Repository {
   private readonly onEvent: ProgressListener;
   private readonly hostname: string;
   private readonly lockWaitMillis: number;
+  private blobOpener: BlobOpener | undefined;
 
   private constructor(parts: RepositoryParts) {
     const { opts } = parts;
@@ -189,6 +193,7 @@ export class Repository {
       { type: 'data', name: location.packId },
       { offset: location.offset, length: location.length },
     );
+    if (this.blobOpener) return this.openElsewhere(type, id, location, sealed);
     const plaintext = openBlob(this.key, sealed, location.uncompressedLength);
     if (createHash('sha256').update(plaintext).digest('hex') !== id) {
       throw new BackupError(
@@ -197,6 +202,42 @@ export class Repository {
       );
     }
     return plaintext;
+  }
+
+  /**
+   * Sets the function that joins and hashes finished pack files, such as a
+   * worker pool's, or clears it to do that work on this thread again. Clear
+   * it before the joiner stops, because packs in its hands then fail.
+   */
+  setPackJoiner(joiner: PackJoiner | undefined): void {
+    this.blobs.joiner = joiner;
+  }
+
+  /**
+   * Sets the function that opens and verifies loaded blobs, such as a worker
+   * pool's, so that `loadBlob` calls running at once use several cores. Clear
+   * it to open blobs on this thread again.
+   */
+  setBlobOpener(opener: BlobOpener | undefined): void {
+    this.blobOpener = opener;
+  }
+
+  private async openElsewhere(
+    type: BlobType,
+    id: Id,
+    location: BlobLocation,
+    sealed: Buffer,
+  ): Promise<Buffer> {
+    const { uncompressedLength, packId } = location;
+    try {
+      return await this.blobOpener!({ sealed, uncompressedLength, id });
+    } catch (err) {
+      throw new BackupError(
+        'ERR_REPO_CORRUPT',
+        `${type} blob ${id} in pack ${packId} cannot be opened: ${errorMessage(err)}; run \`bgapp-backup check --read-data\``,
+        { cause: err },
+      );
+    }
   }
 
   /** Finishes open packs, waits for their uploads and writes the index. */

@@ -64,6 +64,25 @@ export interface PreparedBlob {
 }
 
 /** Running byte counts of blobs saved through one Repository object. */
+/**
+ * Joins the parts of a pack file into one buffer and returns it with its id,
+ * the hex SHA-256 of the bytes. The parts may be transferred to another
+ * thread, so the caller must not use them afterwards.
+ */
+export type PackJoiner = (parts: Uint8Array[]) => Promise<{ bytes: Buffer; id: Id }>;
+
+/**
+ * Opens a sealed blob elsewhere, such as on a worker thread: checks its MAC,
+ * decrypts and decompresses it, checks that its SHA-256 is `id`, and returns
+ * the plaintext. `sealed` may be transferred, so the caller must not use it
+ * afterwards. Rejects when any check fails.
+ */
+export type BlobOpener = (blob: {
+  sealed: Buffer;
+  uncompressedLength?: number;
+  id: Id;
+}) => Promise<Buffer>;
+
 export interface BlobStats {
   /** Plaintext bytes offered, including duplicates. */
   plaintextBytes: number;

@@ -30,6 +30,14 @@ export interface SavedFile {
   sha256: string;
 }
 
+/** Contents of a file already stored in the repository, as a parent snapshot lists them. */
+export interface ExistingFile {
+  /** Size in bytes. */
+  size: number;
+  /** Data blob ids, in order. */
+  content: readonly string[];
+}
+
 /**
  * Receives the nodes of one snapshot, in any order, concurrently. Parent
  * folders that were never added are created with default metadata.
@@ -46,6 +54,13 @@ export interface SnapshotWriter {
     meta: NodeMeta,
     content: Readable | AsyncIterable<Uint8Array>,
   ): Promise<SavedFile>;
+  /**
+   * Adds the file at `path` with contents already in the repository, without
+   * reading it. Returns false, and adds nothing, when a blob is not indexed
+   * (pruned since, say), so the caller must read the file instead. Writers
+   * without this method make every caller read.
+   */
+  addExistingFile?(path: readonly string[], meta: NodeMeta, file: ExistingFile): boolean;
 }
 
 /** A node read back from a snapshot's trees. */
@@ -61,6 +76,8 @@ export interface TreeNode {
   gid?: number;
   user?: string;
   group?: string;
+  /** Inode number; above 2^53 it may be off, because the tree's JSON is parsed into a number. */
+  inode?: number;
   size?: number;
   linkTarget?: string;
   /** Content blob ids of a file, in order. */
@@ -87,6 +104,8 @@ export function scopeWriter(writer: SnapshotWriter, prefix: readonly string[]): 
     addDir: (path, meta) => writer.addDir([...prefix, ...path], meta),
     addSymlink: (path, meta, target) => writer.addSymlink([...prefix, ...path], meta, target),
     addFile: (path, meta, content) => writer.addFile([...prefix, ...path], meta, content),
+    addExistingFile: (path, meta, file) =>
+      writer.addExistingFile?.([...prefix, ...path], meta, file) ?? false,
   };
 }
 

@@ -57,6 +57,11 @@ export interface SourceBackupContext {
   writer: SnapshotWriter;
   /** The same folder in the parent snapshot, when there is one. */
   parent?: SnapshotReader;
+  /**
+   * This source's section of the parent snapshot's manifest, when the parent
+   * has one. A source that skips an unchanged item takes its SHA-256 from here.
+   */
+  parentManifest?: SourceManifest;
   logger: Logger;
   signal: AbortSignal;
   onEvent: ProgressListener;

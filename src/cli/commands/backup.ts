@@ -2,16 +2,17 @@
  * `backup`: one snapshot of every configured source (or those named with
  * --source), then plain copies when the config enables them.
  */
-import { userInfo } from 'node:os';
+import { hostname as osHostname, userInfo } from 'node:os';
 import { RepositorySnapshotReader, RepositorySnapshotWriter } from '../../archiver/index.ts';
 import type { Config } from '../../config/index.ts';
 import { isBackupError } from '../../errors/index.ts';
-import { runBackup } from '../../job/backup.ts';
+import { runBackup, sourceTag } from '../../job/backup.ts';
 import type { BackupJobResult, SnapshotSession } from '../../job/backup.ts';
 import { createSources } from '../../job/sources.ts';
 import { TOOL_VERSION } from '../../job/version.ts';
 import { findOneDriveFolder, writePlainCopies } from '../../onedrive/index.ts';
 import type { Repository } from '../../repository/index.ts';
+import type { Source } from '../../sources/index.ts';
 import { openRepository } from '../context.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT_OK, EXIT_WARNINGS } from '../exit-codes.ts';
@@ -25,13 +26,20 @@ export async function runBackupCommand(ctx: CommandContext, only: string[]): Pro
   // A killed run leaves its lock behind, and restic refuses to work on a
   // repository with any lock in it, so stale locks go before each backup.
   const stale = await repo.removeStaleLocks();
-  if (stale.length > 0) ctx.logger.warn({ locks: stale }, 'removed stale locks left by runs that were killed');
+  if (stale.length > 0)
+    ctx.logger.warn({ locks: stale }, 'removed stale locks left by runs that were killed');
   const lock = await repo.lock({ exclusive: false });
   let result: BackupJobResult;
   try {
     const removed = await repo.removeLeftovers();
-    if (removed > 0) ctx.logger.info({ removed }, 'removed temporary files left by interrupted runs');
+    if (removed > 0)
+      ctx.logger.info({ removed }, 'removed temporary files left by interrupted runs');
+    const parentId = await findParent(repo, sources, config.backup.hostname ?? osHostname());
+    if (parentId !== undefined) ctx.logger.info({ parent: parentId }, 'using parent snapshot');
     result = await runBackup({
+      parent:
+        parentId === undefined ? undefined : await RepositorySnapshotReader.open(repo, parentId),
+      parentId,
       sources,
       openSession: async () => openSession(repo, ctx, config),
       hostname: config.backup.hostname,
@@ -43,7 +51,9 @@ export async function runBackupCommand(ctx: CommandContext, only: string[]): Pro
     });
     if (config.plain_copies.enabled) await writeCopies(ctx, repo, config, result);
   } finally {
-    await lock.release().catch((err: unknown) => ctx.logger.warn({ err }, 'failed to remove the lock'));
+    await lock
+      .release()
+      .catch((err: unknown) => ctx.logger.warn({ err }, 'failed to remove the lock'));
   }
   ctx.progress.done();
   printResult(
@@ -56,7 +66,9 @@ export async function runBackupCommand(ctx: CommandContext, only: string[]): Pro
     },
     () => [
       `snapshot ${result.snapshotId.slice(0, 8)} saved, ${formatBytes(result.storedBytes)} added` +
-        (result.warnings.length > 0 ? `, with ${plural(result.warnings.length, 'warning')} (listed above)` : ''),
+        (result.warnings.length > 0
+          ? `, with ${plural(result.warnings.length, 'warning')} (listed above)`
+          : ''),
     ],
   );
   return result.warnings.length > 0 ? EXIT_WARNINGS : EXIT_OK;
@@ -68,6 +80,7 @@ function openSession(repo: Repository, ctx: CommandContext, config: Config): Sna
     addDir: (path, meta) => writer.addDir(path, meta),
     addSymlink: (path, meta, target) => writer.addSymlink(path, meta, target),
     addFile: (path, meta, content) => writer.addFile(path, meta, content),
+    addExistingFile: (path, meta, file) => writer.addExistingFile(path, meta, file),
     abort: () => writer.abort(),
     async finish(meta) {
       const done = await writer.finish({
@@ -79,6 +92,24 @@ function openSession(repo: Repository, ctx: CommandContext, config: Config): Sna
       return { snapshotId: done.snapshotId, storedBytes: done.stats.bytesStored };
     },
   };
+}
+
+/**
+ * Returns the id of the newest snapshot of `hostname` that is tagged with
+ * every source of this run, the parent whose unchanged items are not read again.
+ */
+async function findParent(
+  repo: Repository,
+  sources: readonly Source[],
+  hostname: string,
+): Promise<string | undefined> {
+  const tags = sources.map(sourceTag);
+  const candidates = (await repo.listSnapshots()).filter(
+    ({ snapshot }) =>
+      snapshot.hostname === hostname && tags.every((tag) => snapshot.tags?.includes(tag)),
+  );
+  candidates.sort((a, b) => Date.parse(a.snapshot.time) - Date.parse(b.snapshot.time));
+  return candidates.at(-1)?.id;
 }
 
 async function writeCopies(

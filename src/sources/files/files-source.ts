@@ -6,7 +6,7 @@ import type { BigIntStats } from 'node:fs';
 import { constants } from 'node:fs';
 import { lstat, open, type FileHandle } from 'node:fs/promises';
 import { BackupError, isBackupError } from '../../errors/index.ts';
-import type { NodeMeta } from '../../snapshot/index.ts';
+import type { NodeMeta, TreeNode } from '../../snapshot/index.ts';
 import type { FilesManifest, FilesSourceConfig, Source, SourceBackupContext } from '../types.ts';
 import { describeSystemError, systemErrorCode, warningKindOf, type EntryWarn } from './fs-warnings.ts';
 import { loadOwnerNames, type OwnerFiles, type OwnerNames } from './owner-names.ts';
@@ -99,9 +99,43 @@ async function addEntry(entry: WalkEntry, run: RunState, pool: TaskPool): Promis
     writer.addDir(entry.path, toMeta(entry.stats, run.owners));
   } else if (entry.kind === 'symlink') {
     writer.addSymlink(entry.path, toMeta(entry.stats, run.owners), entry.target);
-  } else {
+  } else if (!(await addUnchanged(entry, run))) {
     await pool.run(() => addFile(entry, run));
   }
+}
+
+/**
+ * Adds a file without reading it when the parent snapshot has it with the
+ * same size, mtime, ctime and inode, and the parent's manifest has its
+ * SHA-256, as restic's archiver decides too. Times compare to the
+ * millisecond, the precision that NodeMeta and the stored trees keep.
+ */
+async function addUnchanged(entry: WalkEntry, run: RunState): Promise<boolean> {
+  const { parent, parentManifest, writer } = run.ctx;
+  if (!parent || parentManifest?.type !== 'files' || !writer.addExistingFile) return false;
+  const relative = entry.path.join('/');
+  const sha256 = parentManifest.sha256[relative];
+  if (sha256 === undefined) return false;
+  const node = await parent.lookup(entry.path);
+  if (!node || !sameFile(node, entry.stats)) return false;
+  const size = Number(entry.stats.size);
+  const meta = toMeta(entry.stats, run.owners);
+  if (!writer.addExistingFile(entry.path, meta, { size, content: node.content ?? [] })) return false;
+  run.files += 1;
+  run.bytes += size;
+  run.sha256.set(relative, sha256);
+  run.ctx.onEvent({ type: 'item', source: run.source, item: relative, bytes: size });
+  return true;
+}
+
+function sameFile(node: TreeNode, stats: BigIntStats): boolean {
+  return (
+    node.type === 'file' &&
+    node.size === Number(stats.size) &&
+    node.mtime.getTime() === stats.mtime.getTime() &&
+    node.ctime?.getTime() === stats.ctime.getTime() &&
+    node.inode === Number(stats.ino)
+  );
 }
 
 async function addFile(entry: WalkEntry, run: RunState): Promise<void> {

@@ -90,16 +90,52 @@ async function backupBucket(
   ctx.writer.addDir([bucket], { mode: DIR_MODE, mtime: new Date() });
   ctx.onEvent({ type: 'phase', phase: `reading bucket ${bucket}` });
   const entries: S3ObjectManifest[] = [];
+  const previous = parentEntries(ctx, bucket);
+  let unchanged = 0;
   await forEachConcurrent(listed, config.concurrency, async (object) => {
     const path = paths.get(object.key) ?? [];
-    const entry = await backupObject(client, config, ctx, bucket, object, path);
+    let entry = await addUnchanged(ctx, bucket, object, path, previous.get(object.key));
+    if (entry !== undefined) unchanged++;
+    else entry = await backupObject(client, config, ctx, bucket, object, path);
     if (entry !== undefined) entries.push(entry);
   });
+  if (previous.size > 0) log.info({ unchanged }, 'objects not read again because the parent snapshot has them');
 
   entries.sort(compareKeys);
   const bytes = entries.reduce((sum, entry) => sum + entry.size, 0);
   log.info({ objects: entries.length, bytes }, 'backed up bucket');
   return { name: bucket, objects: entries.length, bytes, entries };
+}
+
+/** Returns the parent manifest's entries of `bucket` by key; empty without a parent. */
+function parentEntries(ctx: SourceBackupContext, bucket: string): Map<string, S3ObjectManifest> {
+  const manifest = ctx.parentManifest;
+  if (!ctx.parent || manifest?.type !== 's3') return new Map();
+  const entries = manifest.buckets.find((b) => b.name === bucket)?.entries ?? [];
+  return new Map(entries.map((entry) => [entry.key, entry]));
+}
+
+/**
+ * Adds an object without reading it when the parent snapshot has it with
+ * the same ETag and size, and returns its manifest entry; undefined when the
+ * object must be read. An S3 object cannot change without a new ETag.
+ */
+async function addUnchanged(
+  ctx: SourceBackupContext,
+  bucket: string,
+  object: ListedObject,
+  path: string[],
+  before: S3ObjectManifest | undefined,
+): Promise<S3ObjectManifest | undefined> {
+  const { parent, writer } = ctx;
+  if (!parent || !before || !writer.addExistingFile) return undefined;
+  if (before.etag !== object.etag || before.size !== object.size) return undefined;
+  const node = await parent.lookup([bucket, ...before.path.split('/')]);
+  if (node?.type !== 'file' || node.size !== object.size) return undefined;
+  const meta: NodeMeta = { mode: FILE_MODE, mtime: object.lastModified };
+  const file = { size: object.size, content: node.content ?? [] };
+  if (!writer.addExistingFile([bucket, ...path], meta, file)) return undefined;
+  return { ...before, path: path.join('/'), lastModified: object.lastModified.toISOString() };
 }
 
 function compareKeys(a: S3ObjectManifest, b: S3ObjectManifest): number {

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { RepositorySnapshotReader, RepositorySnapshotWriter } from '../../archiver/index.ts';
+import { removeTempFolders, tempFolder, TEST_PASSWORD } from '../../archiver/test-support.ts';
+import { LocalBackend } from '../../backend/index.ts';
+import { silentLogger } from '../../log/index.ts';
+import { Repository } from '../../repository/index.ts';
+import { scopeReader, scopeWriter, type SnapshotWriter } from '../../snapshot/index.ts';
+import { startS3Server, type S3Server } from '../../../test/support/s3.ts';
+import type { S3Manifest, S3SourceConfig, SourceBackupContext } from '../types.ts';
+import { createS3Client } from './client.ts';
+import { createS3Source } from './source.ts';
+
+const finishOptions = {
+  tags: ['s3:minio'],
+  paths: ['/s3/minio'],
+  hostname: 'test-host',
+  username: 'tester',
+  programVersion: 'bgapp-backup test',
+};
+
+function sha256(data: string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Wraps a writer and records which objects were read and which were taken from the parent. */
+function recording(writer: SnapshotWriter, read: string[], reused: string[]): SnapshotWriter {
+  return {
+    addDir: (path, meta) => writer.addDir(path, meta),
+    addSymlink: (path, meta, target) => writer.addSymlink(path, meta, target),
+    addFile: (path, meta, content) => {
+      read.push(path.join('/'));
+      return writer.addFile(path, meta, content);
+    },
+    addExistingFile: (path, meta, file) => {
+      const added = writer.addExistingFile?.(path, meta, file) ?? false;
+      if (added) reused.push(path.join('/'));
+      return added;
+    },
+  };
+}
+
+describe('S3 source against a parent snapshot', () => {
+  let server: S3Server;
+  let client: S3Client;
+  let config: S3SourceConfig;
+  let repo: Repository;
+
+  const put = (key: string, body: string, metadata?: Record<string, string>) =>
+    client.send(new PutObjectCommand({ Bucket: 'maps', Key: key, Body: body, Metadata: metadata }));
+
+  async function backUp(parent?: { id: string; manifest: S3Manifest }) {
+    const writer = new RepositorySnapshotWriter(repo);
+    const read: string[] = [];
+    const reused: string[] = [];
+    const ctx: SourceBackupContext = {
+      writer: recording(scopeWriter(writer, ['s3', 'minio']), read, reused),
+      logger: silentLogger,
+      signal: new AbortController().signal,
+      onEvent: () => {},
+      warn: (warning) => assert.fail(`unexpected warning: ${warning.message}`),
+    };
+    if (parent) {
+      const reader = await RepositorySnapshotReader.open(repo, parent.id);
+      ctx.parent = scopeReader(reader, ['s3', 'minio']);
+      ctx.parentManifest = parent.manifest;
+    }
+    const manifest = (await createS3Source(config).backup(ctx)) as S3Manifest;
+    const { snapshotId } = await writer.finish({ ...finishOptions, parent: parent?.id });
+    return { id: snapshotId, manifest, read: read.sort(), reused: reused.sort() };
+  }
+
+  before(async () => {
+    server = await startS3Server();
+    client = createS3Client({
+      endpoint: server.endpoint,
+      region: server.region,
+      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+      forcePathStyle: true,
+    });
+    await client.send(new CreateBucketCommand({ Bucket: 'maps' }));
+    await put('tiles/1.png', 'tile one', { layer: 'roads' });
+    await put('tiles/2.png', 'tile two');
+    config = {
+      type: 's3',
+      name: 'minio',
+      endpoint: server.endpoint,
+      region: server.region,
+      access_key_id: server.accessKeyId,
+      secret_access_key: server.secretAccessKey,
+      buckets: ['maps'],
+      force_path_style: true,
+      concurrency: 2,
+    };
+    repo = await Repository.init(new LocalBackend(join(tempFolder(), 'repo')), TEST_PASSWORD);
+  });
+
+  after(async () => {
+    await server.stop();
+    await removeTempFolders();
+  });
+
+  it('gets only new and changed objects', async () => {
+    const first = await backUp();
+    assert.deepEqual(first.read, ['maps/tiles/1.png', 'maps/tiles/2.png']);
+    await put('tiles/2.png', 'tile two, redrawn');
+    await put('tiles/3.png', 'tile three');
+
+    const second = await backUp({ id: first.id, manifest: first.manifest });
+    assert.deepEqual(second.read, ['maps/tiles/2.png', 'maps/tiles/3.png']);
+    assert.deepEqual(second.reused, ['maps/tiles/1.png']);
+    const entries = second.manifest.buckets[0]!.entries;
+    const one = entries.find((e) => e.key === 'tiles/1.png');
+    assert.equal(one?.sha256, sha256('tile one'));
+    assert.deepEqual(one?.metadata, { layer: 'roads' });
+    assert.equal(entries.find((e) => e.key === 'tiles/2.png')?.sha256, sha256('tile two, redrawn'));
+    assert.equal(second.manifest.buckets[0]!.objects, 3);
+  });
+});
