@@ -2,11 +2,11 @@
  * Chooses the storage backend from the config: the folder the OneDrive client
  * syncs (the default), or OneDrive through Microsoft Graph.
  */
-import { checkDriveForSignIn, createAccessTokenSource } from '../auth/index.ts';
 import type { GraphSignInSettings } from '../auth/index.ts';
 import { LocalBackend } from '../backend/index.ts';
 import type { Backend } from '../backend/index.ts';
-import { DEFAULT_GRAPH_FOLDER, GraphBackend } from '../backend/graph/index.ts';
+import type { GraphBackend } from '../backend/graph/index.ts';
+import { DEFAULT_REPOSITORY_PATH } from '../config/index.ts';
 import type { Config, GraphSettings } from '../config/index.ts';
 import { BackupError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
@@ -45,6 +45,9 @@ export async function createGraphBackend(
   folder: string,
   logger: Logger,
 ): Promise<GraphBackend> {
+  // Loaded here, so that folder mode never loads MSAL and the Graph backend.
+  const { checkDriveForSignIn, createAccessTokenSource } = await import('../auth/index.ts');
+  const { GraphBackend } = await import('../backend/graph/index.ts');
   const source = await createAccessTokenSource(signInSettings(graph));
   checkDriveForSignIn(graph.drive, source.kind);
   return new GraphBackend({
@@ -62,7 +65,7 @@ export async function createGraphBackend(
 /** Returns the repository folder of Graph mode: repository.path from the drive's root. */
 export function graphRepositoryFolder(config: Config): string {
   const folder = config.repository.path.replace(/^\/+|\/+$/g, '');
-  return folder === '' ? DEFAULT_GRAPH_FOLDER : folder;
+  return folder === '' ? DEFAULT_REPOSITORY_PATH : folder;
 }
 
 /**

@@ -6,16 +6,6 @@
 import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { BackupError, errorMessage, isBackupError } from '../errors/index.ts';
-import { runBackupCommand } from './commands/backup.ts';
-import { runCheck } from './commands/check.ts';
-import { runInit } from './commands/init.ts';
-import { runKey } from './commands/key.ts';
-import { runLogin } from './commands/login.ts';
-import { runLs } from './commands/ls.ts';
-import { runRestoreCommand } from './commands/restore.ts';
-import { runSnapshots } from './commands/snapshots.ts';
-import { runStatus } from './commands/status.ts';
-import { runUnlock } from './commands/unlock.ts';
 import type { CommandContext, GlobalOptions } from './context.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, EXIT_WARNINGS, exitCodeFor } from './exit-codes.ts';
 import { ProgressLine, createCliLogger } from './output.ts';
@@ -147,27 +137,32 @@ async function runCommand(
   rest: string[],
   parsed: ParsedArgs,
 ): Promise<number> {
+  // Each command loads its own modules, so that a short command such as
+  // `snapshots` does not pay for loading the S3, PostgreSQL and Graph clients.
   switch (command) {
     case 'init':
-      return runInit(ctx);
+      return (await import('./commands/init.ts')).runInit(ctx);
     case 'backup':
-      return runBackupCommand(ctx, parsed.values.source ?? []);
+      return (await import('./commands/backup.ts')).runBackupCommand(
+        ctx,
+        parsed.values.source ?? [],
+      );
     case 'restore':
-      return runRestoreCommand(ctx, rest[0], parsed);
+      return (await import('./commands/restore.ts')).runRestoreCommand(ctx, rest[0], parsed);
     case 'snapshots':
-      return runSnapshots(ctx);
+      return (await import('./commands/snapshots.ts')).runSnapshots(ctx);
     case 'ls':
-      return runLs(ctx, rest[0], rest[1]);
+      return (await import('./commands/ls.ts')).runLs(ctx, rest[0], rest[1]);
     case 'check':
-      return runCheck(ctx, parsed.values['read-data']);
+      return (await import('./commands/check.ts')).runCheck(ctx, parsed.values['read-data']);
     case 'unlock':
-      return runUnlock(ctx);
+      return (await import('./commands/unlock.ts')).runUnlock(ctx);
     case 'key':
-      return runKey(ctx, rest);
+      return (await import('./commands/key.ts')).runKey(ctx, rest);
     case 'login':
-      return runLogin(ctx);
+      return (await import('./commands/login.ts')).runLogin(ctx);
     case 'status':
-      return runStatus(ctx);
+      return (await import('./commands/status.ts')).runStatus(ctx);
     default:
       throw new BackupError('ERR_USAGE', `unknown command ${command}; run bgapp-backup --help`);
   }

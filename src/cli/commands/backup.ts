@@ -22,7 +22,7 @@ import { formatBytes, plural, printResult } from '../output.ts';
 export async function runBackupCommand(ctx: CommandContext, only: string[]): Promise<number> {
   const { repo, config } = await openRepository(ctx, { configRequired: true });
   if (!config) throw new Error('backup needs a config');
-  const sources = createSources(config.sources, only);
+  const sources = await createSources(config.sources, only);
   // A killed run leaves its lock behind, and restic refuses to work on a
   // repository with any lock in it, so stale locks go before each backup.
   const stale = await repo.removeStaleLocks();
