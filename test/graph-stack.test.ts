@@ -194,9 +194,19 @@ describe('Graph mode on the emulator', () => {
     assert.equal(graph.openUploadSessions(), 0);
   });
 
+  it('warns before a backup when less space is free than the last one added', async () => {
+    await writeFile(join(configs, 'big.bin'), randomBytes(1024 * 1024));
+    await runCliOk(['backup'], graphEnv);
+    graph.drive.setQuotaRemaining(300 * 1024);
+    const result = await runCli(['backup'], graphEnv);
+    graph.drive.setQuotaRemaining(1024 ** 4);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /less than the .* the last backup added/);
+  });
+
   it('reports quota and a file missing in the cloud in status', async () => {
     const fine = await runCli(['status', '--json'], graphEnv);
-    assert.equal(fine.code, 0, fine.stderr);
+    assert.equal(fine.code, 0, fine.stdout + fine.stderr);
     const report = JSON.parse(fine.stdout) as {
       mode: string;
       space: { total: number; used: number; free: number; percent: number };
@@ -209,7 +219,7 @@ describe('Graph mode on the emulator', () => {
     assert.equal(typeof report.space.percent, 'number');
     assert.ok(report.last_snapshot);
     assert.equal(report.sync.checked, true);
-    assert.deepEqual(report.sync.missing, []);
+    assert.deepEqual(report.sync.missing, [], fine.stdout);
 
     const pack = graph.drive
       .files()

@@ -250,6 +250,18 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
     if (gid > 0) snapshot.gid = gid;
     if (options.tags.length > 0) snapshot.tags = options.tags;
     snapshot.program_version = options.programVersion;
+    // The field names of restic 0.17's snapshot summary; older restic ignores them.
+    snapshot.summary = {
+      backup_start: formatGoTime(this.time),
+      backup_end: formatGoTime(new Date()),
+      files_unmodified: this.stats.filesUnchanged,
+      data_blobs: this.stats.blobsNew,
+      tree_blobs: this.stats.treesNew,
+      data_added: this.stats.bytesNew,
+      data_added_packed: this.stats.bytesStored,
+      total_files_processed: this.stats.files,
+      total_bytes_processed: this.stats.bytesRead,
+    };
     return snapshot;
   }
 }

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BackupError, errorMessage } from '../errors/index.ts';
 import type { Backend, ByteRange, FileHandle, FileInfo, FileType, LeftoverFile } from './types.ts';
@@ -136,6 +136,11 @@ export class LocalBackend implements Backend {
   async remove(handle: FileHandle): Promise<void> {
     const path = this.pathOf(handle);
     await this.wrap('delete', path, () => rm(path, { force: true }));
+  }
+
+  async freeSpace(): Promise<number | undefined> {
+    const fs = await statfs(this.location).catch(() => undefined);
+    return fs === undefined ? undefined : fs.bavail * fs.bsize;
   }
 
   async listLeftovers(): Promise<LeftoverFile[]> {

@@ -67,6 +67,8 @@ export interface Backend {
   listLeftovers(): Promise<LeftoverFile[]>;
   /** Deletes leftover temporary files older than `olderThanMillis`; returns how many. */
   removeLeftovers(olderThanMillis: number): Promise<number>;
+  /** Returns the bytes still free where the repository is stored, or undefined when unknown. */
+  freeSpace(): Promise<number | undefined>;
 }
 
 /**

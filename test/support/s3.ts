@@ -54,7 +54,10 @@ process.stdin.resume();
 export async function startS3Server(): Promise<S3Server> {
   const directory = await mkdtemp(join(tmpdir(), 'bgapp-s3rver-'));
   const modulePath = createRequire(import.meta.url).resolve('@20minutes/s3rver');
-  const child = spawn(process.execPath, ['-e', CHILD_SCRIPT, modulePath, directory], {
+  // s3rver 5 encrypts its listing continuation tokens with DES, which OpenSSL 3
+  // offers only in its legacy provider; without it, a second page fails with 500.
+  const args = ['--openssl-legacy-provider', '-e', CHILD_SCRIPT, modulePath, directory];
+  const child = spawn(process.execPath, args, {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   try {

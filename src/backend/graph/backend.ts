@@ -170,6 +170,10 @@ export class GraphBackend implements Backend {
     await this.deleteItem(names, this.describe(names));
   }
 
+  async freeSpace(): Promise<number | undefined> {
+    return (await this.readDrive()).quota?.remaining;
+  }
+
   /** Deletes the repository folder and everything in it, for tests that made a folder of their own. */
   async removeRepositoryFolder(): Promise<void> {
     await this.deleteItem(this.folderNames, this.location);

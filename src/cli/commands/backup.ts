@@ -34,6 +34,7 @@ export async function runBackupCommand(ctx: CommandContext, only: string[]): Pro
     const removed = await repo.removeLeftovers();
     if (removed > 0)
       ctx.logger.info({ removed }, 'removed temporary files left by interrupted runs');
+    await warnWhenSpaceLow(ctx, repo);
     const parentId = await findParent(repo, sources, config.backup.hostname ?? osHostname());
     if (parentId !== undefined) ctx.logger.info({ parent: parentId }, 'using parent snapshot');
     result = await runBackup({
@@ -72,6 +73,25 @@ export async function runBackupCommand(ctx: CommandContext, only: string[]): Pro
     ],
   );
   return result.warnings.length > 0 ? EXIT_WARNINGS : EXIT_OK;
+}
+
+/**
+ * Warns when the drive (Graph) or file system (folder) has less free space
+ * than the newest snapshot added, read from its restic-style summary.
+ */
+async function warnWhenSpaceLow(ctx: CommandContext, repo: Repository): Promise<void> {
+  const snapshots = await repo.listSnapshots();
+  const newest = snapshots.sort((a, b) => (a.snapshot.time < b.snapshot.time ? 1 : -1))[0];
+  const summary = newest?.snapshot.summary as { data_added_packed?: unknown } | undefined;
+  const lastAdded = typeof summary?.data_added_packed === 'number' ? summary.data_added_packed : 0;
+  if (lastAdded === 0) return;
+  const free = await repo.backend.freeSpace();
+  if (free === undefined || free >= lastAdded) return;
+  ctx.logger.warn(
+    { freeBytes: free, lastAddedBytes: lastAdded },
+    `only ${formatBytes(free)} free, less than the ${formatBytes(lastAdded)} the last backup added; ` +
+      'the backup may run out of space: free some space first',
+  );
 }
 
 function openSession(repo: Repository, ctx: CommandContext, config: Config): SnapshotSession {
