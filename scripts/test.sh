@@ -8,4 +8,4 @@ source "$root/scripts/node24.sh"
 cd "$root"
 npx tsc -p tsconfig.json
 node --test --test-concurrency=2 --test-timeout=900000 \
-  'src/**/*.test.ts' 'test/**/*.test.ts' "$@"
+  'src/**/*.test.ts' 'test/**/*.test.ts' 'bench/**/*.test.ts' "$@"
