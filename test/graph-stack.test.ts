@@ -204,6 +204,43 @@ describe('Graph mode on the emulator', () => {
     assert.match(result.stderr, /less than the .* the last backup added/);
   });
 
+  it('lists the synced folder files not yet in the cloud', async () => {
+    // A drive of its own, as the synced folder's cloud copy, apart from the Graph repository.
+    const cloud = await startGraphEmulator();
+    const oneDrive = join(base, 'OneDrive');
+    const tokenFile = join(base, 'cloud-token');
+    await writeFile(tokenFile, cloud.token, { mode: 0o600 });
+    const config = await writeConfig('folder-and-graph.yaml', {
+      folder: oneDrive,
+      graph: { base_url: cloud.baseUrl, access_token_file: tokenFile },
+    });
+    const env = { BGAPP_BACKUP_CONFIG: config, BGAPP_BACKUP_PASSWORD: PASSWORD };
+    // Play the sync client: copy every repository file to the drive but one pack.
+    const local = join(oneDrive, REPOSITORY);
+    const files = (await readdir(local, { recursive: true, withFileTypes: true }))
+      .filter((entry) => entry.isFile() && !entry.parentPath.endsWith('locks'))
+      .map((entry) => relative(local, join(entry.parentPath, entry.name)));
+    const held = files.find((name) => name.startsWith('data/'));
+    assert.ok(held, 'no pack in the synced folder');
+    for (const name of files) {
+      if (name !== held)
+        await cloud.drive.write(`/${REPOSITORY}/${name}`, await readFile(join(local, name)));
+    }
+    const result = await runCli(['status', '--json'], env);
+    await cloud.stop();
+    assert.equal(result.code, 3, result.stdout + result.stderr);
+    const report = JSON.parse(result.stdout) as {
+      mode: string;
+      space: { of: string; total: number };
+      sync: { checked: boolean; missing: string[] };
+    };
+    assert.equal(report.mode, 'folder');
+    assert.equal(report.space.of, 'filesystem');
+    assert.ok(report.space.total > 0);
+    assert.equal(report.sync.checked, true);
+    assert.deepEqual(report.sync.missing, [held]);
+  });
+
   it('reports quota and a file missing in the cloud in status', async () => {
     const fine = await runCli(['status', '--json'], graphEnv);
     assert.equal(fine.code, 0, fine.stdout + fine.stderr);

@@ -5,7 +5,15 @@
 import { BackupError, isBackupError } from '../../errors/index.ts';
 import { silentLogger, type Logger } from '../../log/index.ts';
 import { isTemporaryName } from '../local.ts';
-import type { Backend, ByteRange, FileHandle, FileInfo, FileType, LeftoverFile, ExpectedFile } from '../types.ts';
+import type {
+  Backend,
+  ByteRange,
+  FileHandle,
+  FileInfo,
+  FileType,
+  LeftoverFile,
+  ExpectedFile,
+} from '../types.ts';
 import { BandwidthLimiter } from './bandwidth.ts';
 import { systemClock } from './clock.ts';
 import { downloadStream, loadBytes } from './download.ts';
@@ -110,7 +118,10 @@ export class GraphBackend implements Backend {
       for (let attempt = 1; ; attempt++) {
         const problem = await this.uploadAndVerify(names, what, source);
         if (problem === undefined) return;
-        this.logger.warn({ file: what, problem, attempt }, 'uploaded file differs from what was sent');
+        this.logger.warn(
+          { file: what, problem, attempt },
+          'uploaded file differs from what was sent',
+        );
         if (attempt === 2) {
           await this.deleteItem(names, what);
           throw new BackupError(
@@ -190,7 +201,11 @@ export class GraphBackend implements Backend {
       for (const item of await this.filesOf(type)) {
         if (!isTemporaryName(item.name)) continue;
         const path = `${type}/${type === 'data' ? `${item.name.slice(0, 2)}/` : ''}${item.name}`;
-        out.push({ path, size: item.size ?? 0, modified: new Date(item.lastModifiedDateTime ?? 0) });
+        out.push({
+          path,
+          size: item.size ?? 0,
+          modified: new Date(item.lastModifiedDateTime ?? 0),
+        });
       }
     }
     return out;
@@ -307,7 +322,8 @@ export class GraphBackend implements Backend {
 
   /** Lists the driveItems of one file type, temporary names included, with their hashes. */
   async listRemoteFiles(type: FileType): Promise<DriveItem[]> {
-    if (type !== 'config') return this.filesOf(type);
+    // A folder the sync client has not created yet holds no files, for the comparison.
+    if (type !== 'config') return this.filesOf(type, false);
     const response = await this.http.request({
       method: 'GET',
       url: `${this.itemUrl(['config'])}?$select=id,name,size,file`,
@@ -330,9 +346,9 @@ export class GraphBackend implements Backend {
   }
 
   /** Returns the files of a type folder; data files come from its two-digit subfolders. */
-  private async filesOf(type: Exclude<FileType, 'config'>): Promise<DriveItem[]> {
+  private async filesOf(type: Exclude<FileType, 'config'>, mustExist = true): Promise<DriveItem[]> {
     const folder = [...this.folderNames, type];
-    const items = await this.children(folder, true);
+    const items = await this.children(folder, mustExist);
     if (type !== 'data') return items.filter((item) => item.file !== undefined);
     const out: DriveItem[] = [];
     for (const sub of items.filter((item) => item.folder !== undefined)) {
