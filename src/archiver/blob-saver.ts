@@ -100,6 +100,34 @@ export class BlobSaver {
     return Promise.all(ids);
   }
 
+  /**
+   * Saves the only chunk of a file and returns its blob id, which is also
+   * the file's SHA-256. One worker task hashes and seals it, and the seal is
+   * dropped when the blob is known. It resolves once the chunk is known or
+   * queued for storage.
+   */
+  async saveOnlyChunk(chunk: Buffer): Promise<string> {
+    this.throwIfFailed();
+    const length = chunk.length;
+    await this.budget.acquire(length);
+    let prepared;
+    try {
+      prepared = await this.pool.hashAndSeal(chunk);
+    } catch (err) {
+      this.budget.release(length);
+      throw err;
+    }
+
+    const { id, sealed, uncompressedLength } = prepared;
+    if (this.inFlight.has(id) || this.repo.hasBlob('data', id)) {
+      this.stats.blobsKnown++;
+      this.budget.release(length);
+      return id;
+    }
+    this.startStoring(id, length, () => this.storeSealed(id, sealed, uncompressedLength, length));
+    return id;
+  }
+
   /** Waits until every queued blob is in the repository's packer; throws the first failure. */
   async drain(): Promise<void> {
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
@@ -123,20 +151,34 @@ export class BlobSaver {
       return id;
     }
 
+    this.startStoring(id, length, () => this.store(id, data));
+    return id;
+  }
+
+  /** Counts a new blob and tracks its storage, which releases its budget when done. */
+  private startStoring(id: string, length: number, store: () => Promise<void>): void {
     this.inFlight.add(id);
     this.stats.blobsNew++;
     this.stats.bytesNew += length;
-    const storing = this.store(id, data).finally(() => {
+    const storing = store().finally(() => {
       this.inFlight.delete(id);
       this.budget.release(length);
     });
     this.track(storing);
-    return id;
   }
 
   private async store(id: string, data: Buffer): Promise<void> {
     const plaintextLength = data.length;
     const { sealed, uncompressedLength } = await this.pool.seal(data);
+    await this.storeSealed(id, sealed, uncompressedLength, plaintextLength);
+  }
+
+  private async storeSealed(
+    id: string,
+    sealed: Buffer,
+    uncompressedLength: number | undefined,
+    plaintextLength: number,
+  ): Promise<void> {
     const saved = await this.repo.savePreparedBlob({
       type: 'data',
       id,

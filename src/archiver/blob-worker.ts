@@ -30,7 +30,7 @@ port.on('message', (request: WorkerRequest) => {
 
 function transferList(reply: WorkerReply): ArrayBuffer[] {
   if (reply.op === 'hash' || reply.op === 'update') return [reply.data];
-  if (reply.op === 'seal') return [reply.sealed];
+  if (reply.op === 'seal' || reply.op === 'hashSeal') return [reply.sealed];
   if (reply.op === 'pack') return [reply.bytes];
   if (reply.op === 'open') return [reply.plaintext];
   return [];
@@ -56,6 +56,13 @@ function handle(request: Exclude<WorkerRequest, { op: 'exit' }>): WorkerReply {
       const { sealed, uncompressedLength } = sealBlob(key, plaintext, init.compression);
       releaseBuffer(plaintext);
       return { op: 'seal', taskId, sealed: ownedArrayBuffer(sealed), uncompressedLength };
+    }
+    case 'hashSeal': {
+      const plaintext = new Uint8Array(request.data);
+      const id = createHash('sha256').update(plaintext).digest('hex');
+      const { sealed, uncompressedLength } = sealBlob(key, plaintext, init.compression);
+      releaseBuffer(plaintext);
+      return { op: 'hashSeal', taskId, id, sealed: ownedArrayBuffer(sealed), uncompressedLength };
     }
     case 'pack':
       return joinPack(taskId, request.parts);

@@ -35,6 +35,11 @@ export interface SealedChunk {
   uncompressedLength?: number;
 }
 
+/** A chunk's SHA-256 with the chunk compressed (when it helped) and sealed. */
+export interface HashedSealedChunk extends SealedChunk {
+  id: string;
+}
+
 /** A joined pack file and its id, the SHA-256 of its bytes. */
 export interface JoinedPack {
   bytes: Buffer;
@@ -130,6 +135,18 @@ export class BlobWorkerPool {
     const reply = await this.run({ op: 'seal', taskId: this.nextTaskId++, data }, [data]);
     if (reply.op !== 'seal') throw new Error(`blob worker sent ${reply.op} for a seal task`);
     return { sealed: Buffer.from(reply.sealed), uncompressedLength: reply.uncompressedLength };
+  }
+
+  /**
+   * Hashes, compresses and seals `chunk` in one task, so a file of one chunk
+   * costs one message to a worker and back. The seal is wasted when the
+   * blob turns out to be known; the chunk's memory moves to the worker.
+   */
+  async hashAndSeal(chunk: Buffer): Promise<HashedSealedChunk> {
+    const data = transferable(chunk);
+    const reply = await this.run({ op: 'hashSeal', taskId: this.nextTaskId++, data }, [data]);
+    if (reply.op !== 'hashSeal') throw new Error(`blob worker sent ${reply.op} for a hashSeal task`);
+    return { id: reply.id, sealed: Buffer.from(reply.sealed), uncompressedLength: reply.uncompressedLength };
   }
 
   /** Opens a sealed blob and checks its SHA-256 against `id`; `sealed` moves to the worker. */

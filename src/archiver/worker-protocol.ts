@@ -11,7 +11,8 @@ export interface WorkerInit {
 /**
  * A task for a worker; every ArrayBuffer is transferred, not copied. `update`
  * feeds a chunk into a stream's running SHA-256 and hands the chunk back, and
- * `digest` ends the stream. A worker handles its messages in order, so the
+ * `digest` ends the stream. `hashSeal` hashes and seals a chunk in one
+ * message, for a file of one chunk. A worker handles its messages in order, so the
  * pool sends every task of one stream to the same worker. `exit` ends the worker
  * after the tasks sent before it.
  */
@@ -19,6 +20,7 @@ export type WorkerRequest =
   | { op: 'hash'; taskId: number; data: ArrayBuffer }
   | { op: 'update'; taskId: number; data: ArrayBuffer; stream: number }
   | { op: 'seal'; taskId: number; data: ArrayBuffer }
+  | { op: 'hashSeal'; taskId: number; data: ArrayBuffer }
   | { op: 'digest'; taskId: number; stream: number }
   | { op: 'pack'; taskId: number; parts: ArrayBuffer[] }
   | { op: 'open'; taskId: number; sealed: ArrayBuffer; uncompressedLength?: number; id: string }
@@ -29,6 +31,7 @@ export type WorkerReply =
   | { op: 'hash'; taskId: number; id: string; data: ArrayBuffer }
   | { op: 'update'; taskId: number; data: ArrayBuffer }
   | { op: 'seal'; taskId: number; sealed: ArrayBuffer; uncompressedLength?: number }
+  | { op: 'hashSeal'; taskId: number; id: string; sealed: ArrayBuffer; uncompressedLength?: number }
   | { op: 'digest'; taskId: number; sha256: string }
   | { op: 'pack'; taskId: number; bytes: ArrayBuffer; id: string }
   | { op: 'open'; taskId: number; plaintext: ArrayBuffer }

@@ -7,7 +7,7 @@
  */
 import { userInfo } from 'node:os';
 import type { Readable } from 'node:stream';
-import { Chunker, type ChunkerOptions } from '../chunker/index.ts';
+import { Chunker, DEFAULT_CHUNKER_OPTIONS, type ChunkerOptions } from '../chunker/index.ts';
 import { BackupError } from '../errors/index.ts';
 import { silentLogger, type Logger } from '../log/index.ts';
 import type { SnapshotJson } from '../repository/index.ts';
@@ -113,12 +113,22 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
     insertEntry(this.root, path, entry);
     this.activeFiles++;
     const saver = this.blobSaver();
-    const stream = this.pool!.openStream();
+    let stream: number | undefined;
     try {
       const counter = { bytes: 0 };
       const chunks = chunkContent(content, counter, this.options.chunker ?? {});
-      entry.content = await saver.saveChunks(chunks, stream);
-      const sha256 = await this.pool!.digest(stream);
+      const first = await this.takeOnlyChunk(chunks);
+      let sha256: string;
+      if (first.only !== undefined) {
+        // The file's SHA-256 is its only blob's id, so no running hash is kept.
+        const id = await saver.saveOnlyChunk(first.only);
+        entry.content = [id];
+        sha256 = id;
+      } else {
+        stream = this.pool!.openStream();
+        entry.content = await saver.saveChunks(first.chunks, stream);
+        sha256 = await this.pool!.digest(stream);
+      }
       entry.size = counter.bytes;
       this.stats.files++;
       this.stats.bytesRead += counter.bytes;
@@ -126,7 +136,7 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
     } catch (err) {
       removeEntry(this.root, path, entry);
       // Ends the stream's running hash in the worker, which would otherwise keep it.
-      this.pool?.digest(stream).catch(() => undefined);
+      if (stream !== undefined) this.pool?.digest(stream).catch(() => undefined);
       throw err;
     } finally {
       this.activeFiles--;
@@ -185,6 +195,21 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
       this.logger.debug({ err }, 'blob failed while the snapshot was aborted');
     });
     await this.repo.flush();
+  }
+
+  /**
+   * Reads the first chunk and, when it is shorter than the chunker's minimum
+   * and so the last one, returns it as the file's only chunk. Otherwise it
+   * returns every chunk, the ones already read included, in order.
+   */
+  private async takeOnlyChunk(chunks: AsyncGenerator<Buffer>): Promise<{ only?: Buffer; chunks: AsyncIterable<Buffer> }> {
+    const minSize = this.options.chunker?.minSize ?? DEFAULT_CHUNKER_OPTIONS.minSize;
+    const first = await chunks.next();
+    if (first.done) return { chunks: prepend([], chunks) };
+    if (first.value.length >= minSize) return { chunks: prepend([first.value], chunks) };
+    const second = await chunks.next();
+    if (second.done) return { only: first.value, chunks: prepend([], chunks) };
+    return { chunks: prepend([first.value, second.value], chunks) };
   }
 
   private checkOpen(): void {
@@ -267,6 +292,11 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
 }
 
 /** Yields the chunks of `content`, counting its bytes. */
+async function* prepend(head: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  yield* head;
+  for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
+}
+
 async function* chunkContent(
   content: Readable | AsyncIterable<Uint8Array>,
   counter: { bytes: number },

@@ -11,14 +11,22 @@ import { isId } from './ids.ts';
 import { loadMasterIndex, type MasterIndex } from './master-index.ts';
 import { decodeHeader, headerStart, type PackedBlob } from './pack.ts';
 import { readAllSnapshots } from './snapshots.ts';
-import type { BlobType, CheckProblem, CheckReport, Id } from './types.ts';
+import type { BlobOpener, BlobType, CheckProblem, CheckReport, Id } from './types.ts';
 
 /** Repository access that check uses. */
 export interface CheckContext {
   backend: Backend;
   key: MasterKey;
   loadBlob(type: BlobType, id: Id): Promise<Buffer>;
+  /**
+   * Opens and verifies one blob elsewhere, such as on a worker pool (see
+   * `Repository.setBlobOpener`). Without it, blobs are opened on this thread.
+   */
+  openBlob?: BlobOpener;
 }
+
+/** Packs read and verified at once with readData, so reads overlap with verification. */
+const PACKS_IN_FLIGHT = 3;
 
 /** Returns a pack's path relative to the repository root. */
 export function packPath(id: string): string {
@@ -84,23 +92,46 @@ async function checkPacks(
   for (const { name, size } of await ctx.backend.list('data'))
     if (isId(name)) stored.set(name, size);
 
+  // Each job returns its pack's problem and warning, which are added in job
+  // order, so the report reads the same however the reads interleave.
+  const jobs: (() => Promise<PackOutcome>)[] = [];
   for (const { packId, blobs } of index.packs()) {
     const size = stored.get(packId);
     stored.delete(packId);
-    const problem = await checkPack(ctx, packId, size, blobs, readData);
-    if (problem) report.errors.push(problem);
+    jobs.push(async () => ({ error: await checkPack(ctx, packId, size, blobs, readData) }));
   }
   for (const [packId, size] of stored) {
-    const problem = await checkPack(ctx, packId, size, undefined, readData);
-    if (problem) {
-      report.errors.push(problem);
-      continue;
-    }
-    report.warnings.push({
-      file: packPath(packId),
-      message: `pack ${packPath(packId)} is not in any index (left by an interrupted run); it is unused and takes space`,
+    jobs.push(async () => {
+      const error = await checkPack(ctx, packId, size, undefined, readData);
+      if (error) return { error };
+      const file = packPath(packId);
+      const message = `pack ${file} is not in any index (left by an interrupted run); it is unused and takes space`;
+      return { warning: { file, message } };
     });
   }
+  for (const { error, warning } of await runBounded(jobs, readData ? PACKS_IN_FLIGHT : 1)) {
+    if (error) report.errors.push(error);
+    if (warning) report.warnings.push(warning);
+  }
+}
+
+interface PackOutcome {
+  error?: CheckProblem;
+  warning?: CheckProblem;
+}
+
+/** Runs `jobs` with at most `limit` running at once and returns their results in job order. */
+async function runBounded<T>(jobs: readonly (() => Promise<T>)[], limit: number): Promise<T[]> {
+  const results: T[] = new Array(jobs.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < jobs.length) {
+      const i = next++;
+      results[i] = await jobs[i]!();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, lane));
+  return results;
 }
 
 /** Checks one pack's size and header against the index, and with readData its blobs. */
@@ -152,17 +183,32 @@ async function checkPackData(
   if (createHash('sha256').update(bytes).digest('hex') !== packId) {
     return fail('contents do not match its name (the file was changed or damaged)');
   }
-  for (const blob of blobs) {
-    const sealed = bytes.subarray(blob.offset, blob.offset + blob.length);
-    let plaintext: Buffer;
-    try {
-      plaintext = openBlob(ctx.key, sealed, blob.uncompressedLength);
-    } catch (err) {
-      return fail(`${blob.type} blob ${blob.id}: ${errorMessage(err)}`);
-    }
-    if (createHash('sha256').update(plaintext).digest('hex') !== blob.id) {
-      return fail(`${blob.type} blob ${blob.id} does not match its id`);
-    }
+  // Every blob of the pack is opened at once, so an opener with several
+  // workers keeps them all busy. The first problem in pack order is reported.
+  const problems = await Promise.all(blobs.map((blob) => checkBlob(ctx, bytes, blob)));
+  const problem = problems.find((detail) => detail !== undefined);
+  return problem === undefined ? undefined : fail(problem);
+}
+
+/** Opens one blob of a loaded pack and returns what is wrong with it, if anything. */
+async function checkBlob(ctx: CheckContext, pack: Buffer, blob: PackedBlob): Promise<string | undefined> {
+  const sealed = pack.subarray(blob.offset, blob.offset + blob.length);
+  const { id, uncompressedLength } = blob;
+  if (ctx.openBlob) {
+    // The opener checks the SHA-256 against the id itself and raises on a mismatch.
+    return ctx.openBlob({ sealed, uncompressedLength, id }).then(
+      () => undefined,
+      (err: unknown) => `${blob.type} blob ${id}: ${errorMessage(err)}`,
+    );
+  }
+  let plaintext: Buffer;
+  try {
+    plaintext = openBlob(ctx.key, sealed, uncompressedLength);
+  } catch (err) {
+    return `${blob.type} blob ${id}: ${errorMessage(err)}`;
+  }
+  if (createHash('sha256').update(plaintext).digest('hex') !== id) {
+    return `${blob.type} blob ${id} does not match its id`;
   }
   return undefined;
 }

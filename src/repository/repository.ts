@@ -326,9 +326,17 @@ export class Repository {
     return this.backend.removeLeftovers(olderThanMillis);
   }
 
-  /** Checks the repository's structure and, with readData, every blob. */
+  /**
+   * Checks the repository's structure and, with readData, every blob. Blobs
+   * are opened through the blob opener when one is set.
+   */
   async check(opts: CheckOptions = {}): Promise<CheckReport> {
-    const ctx = { backend: this.backend, key: this.key, loadBlob: this.loadBlob.bind(this) };
+    const ctx = {
+      backend: this.backend,
+      key: this.key,
+      loadBlob: this.loadBlob.bind(this),
+      openBlob: this.blobOpener,
+    };
     return checkRepository(ctx, opts.readData ?? false, opts.onEvent ?? this.onEvent);
   }
 

@@ -2,14 +2,15 @@
  * Restore of a `files` source's folder from a snapshot into a target folder,
  * checked against the SHA-256 sums in the manifest.
  */
-import { realpath, rm } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { BackupError, errorMessage, isBackupError } from '../../errors/index.ts';
+import { BackupError } from '../../errors/index.ts';
 import type { FilesManifest } from '../../sources/types.ts';
 import type { RestoreContext, RestoreReport } from '../types.ts';
 import { planRestore, unsafeNameReason, type PlannedNode } from './plan.ts';
 import { prepareTarget } from './target.ts';
-import { finishFolder, makeFolder, writeFile, writeSymlink, type WriteOptions } from './write-nodes.ts';
+import { writeFiles } from './write-files.ts';
+import { finishFolder, makeFolder, writeSymlink, type WriteOptions } from './write-nodes.ts';
 
 /** Options of a `files` restore. */
 export interface FilesRestoreOptions {
@@ -85,23 +86,9 @@ async function writePlan(
     await makeFolder(at(path), options);
   }
 
-  const restored = new Map<string, string>();
-  for (const { path, node } of plan.filter((entry) => entry.node.type === 'file')) {
-    throwIfAborted(ctx.signal, targetDir);
-    const relative = path.join('/');
-    try {
-      restored.set(relative, await writeFile(at(path), node, ctx.reader, options));
-    } catch (err) {
-      // A damaged or missing pack spoils the files that use it, not the
-      // others: they are still restored, and each spoiled one is listed.
-      if (!isBackupError(err, 'ERR_REPO_CORRUPT') && !isBackupError(err, 'ERR_BACKEND_IO')) throw err;
-      await rm(at(path), { force: true });
-      unreadable.push(`${relative} could not be read from the repository (${errorMessage(err)}); run check --read-data`);
-      continue;
-    }
-    ctx.onEvent({ type: 'item', source: ctx.manifest.name, item: relative, bytes: node.size ?? 0 });
-  }
-
+  const files = plan.filter((entry) => entry.node.type === 'file');
+  const written = await writeFiles(ctx, files, at, options, () => throwIfAborted(ctx.signal, targetDir));
+  unreadable.push(...written.unreadable);
   for (const { path, node } of plan.filter((entry) => entry.node.type === 'symlink')) {
     await writeSymlink(at(path), node, options);
   }
@@ -112,7 +99,7 @@ async function writePlan(
   }
 
   for (const { path, node } of folders.toReversed()) await finishFolder(at(path), node, options);
-  return restored;
+  return written.sha256;
 }
 
 /** Lists each way the restored files differ from the manifest's SHA-256 sums. */

@@ -12,7 +12,6 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, lchown, lstat, lutimes, mkdir, open, rm, symlink, unlink, type FileHandle } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
 import { BackupError, isBackupError } from '../../errors/index.ts';
 import type { SnapshotReader, TreeNode } from '../../snapshot/index.ts';
 
@@ -52,7 +51,9 @@ export async function makeFolder(absolutePath: string, options: WriteOptions): P
 
 /**
  * Streams a file node's contents into a new file at `absolutePath`, sets its
- * owner, mode and times, and returns the hex SHA-256 read back from disk.
+ * owner, mode and times, and returns the hex SHA-256 of the bytes written.
+ * Each chunk is hashed once write(2) has taken all of it, so the sum covers
+ * what reached the file without reading it back.
  */
 export async function writeFile(
   absolutePath: string,
@@ -68,10 +69,13 @@ export async function writeFile(
   try {
     // Written through the FileHandle: a write stream made with autoClose false
     // leaves handle.close() unsettled on Node 24.
-    for await (const chunk of reader.openFile(node)) await writeAll(handle, chunk as Uint8Array);
-    const sha256 = await hashFile(absolutePath);
+    const hash = createHash('sha256');
+    for await (const chunk of reader.openFile(node)) {
+      await writeAll(handle, chunk as Uint8Array);
+      hash.update(chunk as Uint8Array);
+    }
     await setMeta(handle, node, options);
-    return sha256;
+    return hash.digest('hex');
   } catch (err) {
     throw isBackupError(err) || systemCode(err) === undefined ? err : writeFailed(absolutePath, err);
   } finally {
@@ -109,14 +113,6 @@ export async function finishFolder(absolutePath: string, node: TreeNode, options
   } finally {
     await handle.close();
   }
-}
-
-/** Streams the file at `absolutePath` through SHA-256, without following a link. */
-export async function hashFile(absolutePath: string): Promise<string> {
-  const handle = await open(absolutePath, constants.O_RDONLY | constants.O_NOFOLLOW);
-  const hash = createHash('sha256');
-  await pipeline(handle.createReadStream(), hash);
-  return hash.digest('hex');
 }
 
 // write(2) may write fewer bytes than requested, so the rest is written again.

@@ -17,7 +17,7 @@ import { walkFolder, type WalkEntry } from './walk.ts';
 
 /** Tuning and test seams of a `files` source; every field has a default. */
 export interface FilesSourceDeps {
-  /** Files read at once; 4 by default. */
+  /** Files read at once; 16 by default. */
   concurrency?: number;
   /** Bytes read from a file per read call; 1 MiB by default. */
   chunkBytes?: number;
@@ -67,7 +67,7 @@ async function backupFolder(
     sha256: new Map(),
   };
 
-  const pool = new TaskPool(deps.concurrency ?? 4);
+  const pool = new TaskPool(deps.concurrency ?? 16);
   const filter = createPathFilter(config.include, config.exclude);
   try {
     for await (const entry of walkFolder(config.path, filter, run.warn)) {
