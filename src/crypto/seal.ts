@@ -3,7 +3,8 @@
  * 16-byte IV, then Poly1305-AES over the ciphertext, stored as
  * IV || CIPHERTEXT || MAC (restic design document, "Keys, Encryption and MAC").
  */
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createSecretKey, randomBytes } from 'node:crypto';
+import type { Cipheriv, KeyObject } from 'node:crypto';
 import sodium from 'sodium-native';
 import { BackupError } from '../errors/index.ts';
 import type { MasterKey } from './master-key.ts';
@@ -14,12 +15,35 @@ const MAC_BYTES = 16;
 /** Bytes that sealing adds to a plaintext: the IV and the MAC. */
 export const SEAL_OVERHEAD = IV_BYTES + MAC_BYTES;
 
+/** Per-key objects that are costly to make for every blob of a small file. */
+interface KeyState {
+  encryption: KeyObject;
+  /**
+   * AES-128 in ECB mode without padding encrypts each whole 16-byte block on
+   * its own, so one cipher object serves every nonce of this key.
+   */
+  macBlock: Cipheriv;
+}
+
+const keyStates = new WeakMap<MasterKey, KeyState>();
+
+function stateOf(key: MasterKey): KeyState {
+  let state = keyStates.get(key);
+  if (state === undefined) {
+    const macBlock = createCipheriv('aes-128-ecb', key.macK, null);
+    macBlock.setAutoPadding(false);
+    state = { encryption: createSecretKey(key.encryption), macBlock };
+    keyStates.set(key, state);
+  }
+  return state;
+}
+
 /** Encrypts and authenticates `plaintext`, returning IV || ciphertext || MAC. */
 export function seal(key: MasterKey, plaintext: Uint8Array): Buffer {
   const iv = randomBytes(IV_BYTES);
   const out = Buffer.allocUnsafe(plaintext.length + SEAL_OVERHEAD);
   iv.copy(out, 0);
-  const cipher = createCipheriv('aes-256-ctr', key.encryption, iv);
+  const cipher = createCipheriv('aes-256-ctr', stateOf(key).encryption, iv);
   const body = cipher.update(plaintext);
   body.copy(out, IV_BYTES);
   releaseBuffer(body);
@@ -57,7 +81,7 @@ export function open(key: MasterKey, sealed: Uint8Array): Buffer {
   }
   const iv = sealed.subarray(0, IV_BYTES);
   const ciphertext = sealed.subarray(IV_BYTES, sealed.length - MAC_BYTES);
-  const decipher = createCipheriv('aes-256-ctr', key.encryption, iv);
+  const decipher = createCipheriv('aes-256-ctr', stateOf(key).encryption, iv);
   const plaintext = decipher.update(ciphertext);
   decipher.final();
   return plaintext;
@@ -78,9 +102,7 @@ export function verifyMac(key: MasterKey, sealed: Uint8Array): boolean {
  * crypto_onetimeauth clamps r itself, so r is passed as stored.
  */
 function computeMac(key: MasterKey, nonce: Uint8Array, ciphertext: Uint8Array, out: Buffer): void {
-  const aes = createCipheriv('aes-128-ecb', key.macK, null);
-  aes.setAutoPadding(false);
-  const s = aes.update(nonce);
+  const s = stateOf(key).macBlock.update(nonce);
   const oneTimeKey = Buffer.concat([key.macR, s]);
   sodium.crypto_onetimeauth(out, ciphertext, oneTimeKey);
 }
