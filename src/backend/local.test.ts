@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, writeFileSync, utimesSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readlinkSync, writeFileSync, utimesSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,32 @@ runBackendConformance('LocalBackend', async () => {
 });
 
 describe('LocalBackend', () => {
+  it('keeps few pack files open', async () => {
+    const root = tempFolder();
+    const backend = new LocalBackend(join(root, 'repo'));
+    await backend.create();
+    const packs = Array.from({ length: 40 }, (_, i) => ({ name: i.toString(16).padStart(64, '0'), bytes: Buffer.alloc(64, i) }));
+    for (const pack of packs) await backend.save({ type: 'data', name: pack.name }, pack.bytes);
+    const openPacks = () => readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith(join(root, 'repo', 'data'));
+      } catch {
+        return false;
+      }
+    }).length;
+
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(packs.map(async (pack, i) => {
+        const part = await backend.load({ type: 'data', name: pack.name }, { offset: round, length: 8 });
+        assert.ok(part.equals(Buffer.alloc(8, i)));
+      }));
+    }
+    assert.ok(openPacks() <= 16, `${openPacks()} pack files stay open`);
+    await backend.remove({ type: 'data', name: packs[0]!.name });
+    await assert.rejects(backend.load({ type: 'data', name: packs[0]!.name }, { offset: 0, length: 8 }), (err) => isBackupError(err, 'ERR_BACKEND_IO'));
+    await rm(root, { recursive: true });
+  });
+
   it('rejects save when the folder is missing', async () => {
     const root = tempFolder();
     const missing = join(root, 'no-such-folder');

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { mkdir, open, type FileHandle as NodeFileHandle, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BackupError, errorMessage } from '../errors/index.ts';
 import type { Backend, ByteRange, FileHandle, FileInfo, FileType, LeftoverFile } from './types.ts';
@@ -34,6 +34,7 @@ const FOLDERS: Record<Exclude<FileType, 'config'>, string> = {
 /** Stores a repository in a folder of the local file system. */
 export class LocalBackend implements Backend {
   readonly location: string;
+  private readonly packs = new OpenPacks();
 
   constructor(root: string) {
     this.location = root;
@@ -79,25 +80,14 @@ export class LocalBackend implements Backend {
 
   async load(handle: FileHandle, range?: ByteRange): Promise<Buffer> {
     const path = this.pathOf(handle);
+    if (handle.type === 'data' && range) {
+      return this.wrap('read', path, () => this.packs.use(path, (file) => readRange(file, range)));
+    }
     return this.wrap('read', path, async () => {
       const file = await open(path, 'r');
       try {
         if (!range) return await file.readFile();
-        const buffer = Buffer.alloc(range.length);
-        let done = 0;
-        while (done < range.length) {
-          const { bytesRead } = await file.read(
-            buffer,
-            done,
-            range.length - done,
-            range.offset + done,
-          );
-          if (bytesRead === 0) {
-            throw new Error(`file ends before byte ${range.offset + range.length}`);
-          }
-          done += bytesRead;
-        }
-        return buffer;
+        return await readRange(file, range);
       } finally {
         await file.close();
       }
@@ -135,6 +125,7 @@ export class LocalBackend implements Backend {
 
   async remove(handle: FileHandle): Promise<void> {
     const path = this.pathOf(handle);
+    await this.packs.forget(path);
     await this.wrap('delete', path, () => rm(path, { force: true }));
   }
 
@@ -261,4 +252,100 @@ function wrapIo(action: string, path: string, err: unknown): BackupError {
       cause: err,
     },
   );
+}
+
+async function readRange(file: NodeFileHandle, range: ByteRange): Promise<Buffer> {
+  const buffer = Buffer.alloc(range.length);
+  let done = 0;
+  while (done < range.length) {
+    const { bytesRead } = await file.read(buffer, done, range.length - done, range.offset + done);
+    if (bytesRead === 0) throw new Error(`file ends before byte ${range.offset + range.length}`);
+    done += bytesRead;
+  }
+  return buffer;
+}
+
+/** Pack files kept open at once for ranged reads. */
+const OPEN_PACKS = 16;
+/** Milliseconds after its last read that an open pack file is closed. */
+const PACK_IDLE_MILLIS = 2000;
+
+interface OpenPack {
+  file: Promise<NodeFileHandle>;
+  users: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Pack files opened for ranged reads and kept open, so that restoring many
+ * small blobs from one pack opens it once. At most OPEN_PACKS idle files stay
+ * open, and each is closed after PACK_IDLE_MILLIS without reads. The timers do
+ * not keep the process alive. A pack's name is the hash of its bytes, so a
+ * kept descriptor reads the same bytes as a new one.
+ */
+class OpenPacks {
+  private readonly open = new Map<string, OpenPack>();
+
+  /** Runs `read` with the open file at `path`, opening it when needed. */
+  async use<T>(path: string, read: (file: NodeFileHandle) => Promise<T>): Promise<T> {
+    let pack = this.open.get(path);
+    if (pack === undefined) {
+      pack = { file: open(path, 'r'), users: 0, timer: undefined };
+      this.open.set(path, pack);
+      this.evictIdle();
+    } else {
+      // Most recently used last, so eviction takes the oldest first.
+      this.open.delete(path);
+      this.open.set(path, pack);
+    }
+    pack.users += 1;
+    clearTimeout(pack.timer);
+    try {
+      return await read(await pack.file);
+    } catch (err) {
+      if (this.open.get(path) === pack) this.open.delete(path);
+      throw err;
+    } finally {
+      pack.users -= 1;
+      this.release(path, pack);
+    }
+  }
+
+  /** Closes the file at `path` if it is open, before it is deleted. */
+  async forget(path: string): Promise<void> {
+    const pack = this.open.get(path);
+    if (pack === undefined) return;
+    this.open.delete(path);
+    if (pack.users === 0) await closePack(pack);
+  }
+
+  private release(path: string, pack: OpenPack): void {
+    if (pack.users > 0) return;
+    if (this.open.get(path) !== pack) {
+      void closePack(pack);
+      return;
+    }
+    pack.timer = setTimeout(() => {
+      if (this.open.get(path) === pack && pack.users === 0) {
+        this.open.delete(path);
+        void closePack(pack);
+      }
+    }, PACK_IDLE_MILLIS);
+    pack.timer.unref();
+  }
+
+  private evictIdle(): void {
+    for (const [path, pack] of this.open) {
+      if (this.open.size <= OPEN_PACKS) return;
+      if (pack.users > 0) continue;
+      this.open.delete(path);
+      void closePack(pack);
+    }
+  }
+}
+
+async function closePack(pack: OpenPack): Promise<void> {
+  clearTimeout(pack.timer);
+  const file = await pack.file.catch(() => undefined);
+  await file?.close().catch(() => undefined);
 }

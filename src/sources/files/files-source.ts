@@ -6,12 +6,12 @@ import type { BigIntStats } from 'node:fs';
 import { constants } from 'node:fs';
 import { lstat, open, type FileHandle } from 'node:fs/promises';
 import { BackupError, isBackupError } from '../../errors/index.ts';
-import type { NodeMeta, TreeNode } from '../../snapshot/index.ts';
+import type { NodeMeta, SnapshotReader, TreeNode } from '../../snapshot/index.ts';
 import type { FilesManifest, FilesSourceConfig, Source, SourceBackupContext } from '../types.ts';
 import { describeSystemError, systemErrorCode, warningKindOf, type EntryWarn } from './fs-warnings.ts';
 import { loadOwnerNames, type OwnerFiles, type OwnerNames } from './owner-names.ts';
 import { createPathFilter } from './path-filter.ts';
-import { describeChange, readOpenedFile, type ReadProgress } from './read-file.ts';
+import { describeChange, describeSmallChange, readOpenedFile, type ReadProgress } from './read-file.ts';
 import { TaskPool } from './task-pool.ts';
 import { walkFolder, type WalkEntry } from './walk.ts';
 
@@ -34,7 +34,12 @@ interface RunState {
   files: number;
   bytes: number;
   sha256: Map<string, string>;
+  /** Children of recently seen folders of the parent snapshot, by folder path. */
+  parentFolders: Map<string, Promise<Map<string, TreeNode>>>;
 }
+
+/** Parent snapshot folders whose children stay looked up at once. */
+const PARENT_FOLDERS_KEPT = 16;
 
 /**
  * Creates the source that backs up the folder `config.path`. Symbolic links
@@ -65,6 +70,7 @@ async function backupFolder(
     files: 0,
     bytes: 0,
     sha256: new Map(),
+    parentFolders: new Map(),
   };
 
   const pool = new TaskPool(deps.concurrency ?? 16);
@@ -89,7 +95,7 @@ async function backupFolder(
     finishedAt: new Date().toISOString(),
     files: run.files,
     bytes: run.bytes,
-    sha256: Object.fromEntries([...run.sha256].sort(byUtf8Path)),
+    sha256: sortedByUtf8Path(run.sha256),
   };
 }
 
@@ -116,7 +122,7 @@ async function addUnchanged(entry: WalkEntry, run: RunState): Promise<boolean> {
   const relative = entry.path.join('/');
   const sha256 = parentManifest.sha256[relative];
   if (sha256 === undefined) return false;
-  const node = await parent.lookup(entry.path);
+  const node = (await parentChildren(parent, entry.path.slice(0, -1), run)).get(entry.path.at(-1)!);
   if (!node || !sameFile(node, entry.stats)) return false;
   const size = Number(entry.stats.size);
   const meta = toMeta(entry.stats, run.owners);
@@ -126,6 +132,30 @@ async function addUnchanged(entry: WalkEntry, run: RunState): Promise<boolean> {
   run.sha256.set(relative, sha256);
   run.ctx.onEvent({ type: 'item', source: run.source, item: relative, bytes: size });
   return true;
+}
+
+/**
+ * Returns the children of a folder of the parent snapshot by name, loading
+ * each folder once while it stays among the last few used, instead of
+ * searching the folder's node list for every file.
+ */
+function parentChildren(parent: SnapshotReader, folder: string[], run: RunState): Promise<Map<string, TreeNode>> {
+  const key = folder.join('/');
+  let children = run.parentFolders.get(key);
+  if (children === undefined) {
+    children = loadParentChildren(parent, folder);
+    if (run.parentFolders.size >= PARENT_FOLDERS_KEPT) {
+      run.parentFolders.delete(run.parentFolders.keys().next().value!);
+    }
+    run.parentFolders.set(key, children);
+  }
+  return children;
+}
+
+async function loadParentChildren(parent: SnapshotReader, folder: string[]): Promise<Map<string, TreeNode>> {
+  const node = await parent.lookup(folder);
+  if (node?.type !== 'dir') return new Map();
+  return new Map((await parent.list(folder)).map((child) => [child.name, child]));
 }
 
 function sameFile(node: TreeNode, stats: BigIntStats): boolean {
@@ -143,27 +173,73 @@ async function addFile(entry: WalkEntry, run: RunState): Promise<void> {
   const handle = await openForReading(entry.absolutePath, relative, run.warn);
   if (!handle) return;
   try {
-    const opened = await handle.stat({ bigint: true });
-    if (!opened.isFile()) {
-      run.warn(relative, 'changed', `${relative} was replaced by something other than a file after the folder was listed, so it is not backed up`);
-      return;
-    }
-
-    const progress: ReadProgress = { bytesRead: 0 };
-    const content = readOpenedFile(handle, Number(opened.size), run.chunkBytes, run.ctx.signal, progress);
-    const saved = await saveContent(entry, toMeta(opened, run.owners), content, run);
-    const after = await handle.stat({ bigint: true });
-    const current = await lstat(entry.absolutePath, { bigint: true }).catch(() => undefined);
-
-    const change = describeChange({ relativePath: relative, listed: entry.stats, opened, after, current, bytesRead: progress.bytesRead });
-    if (change) run.warn(relative, 'changed', change);
-    run.files += 1;
-    run.bytes += saved.size;
-    run.sha256.set(relative, saved.sha256);
-    run.ctx.onEvent({ type: 'item', source: run.source, item: relative, bytes: saved.size });
+    if (entry.stats.size <= BigInt(run.chunkBytes)) await addSmallFile(entry, relative, handle, run);
+    else await addLargeFile(entry, relative, handle, run);
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Reads a file that fits in one read call, requesting one byte past its listed
+ * size, then compares one fstat with the listing. The read is one system call,
+ * so the path is not checked again for a rename, unlike a large file.
+ */
+async function addSmallFile(entry: WalkEntry, relative: string, handle: FileHandle, run: RunState): Promise<void> {
+  const listedSize = Number(entry.stats.size);
+  const read = await readSmallFile(handle, listedSize);
+  const stats = await handle.stat({ bigint: true });
+  if (!stats.isFile() || read === undefined) {
+    run.warn(relative, 'changed', `${relative} was replaced by something other than a file after the folder was listed, so it is not backed up`);
+    return;
+  }
+  const bytes = read.subarray(0, Math.min(read.length, listedSize));
+  const saved = await saveContent(entry, toMeta(stats, run.owners), oneChunk(bytes), run);
+  const change = describeSmallChange(relative, entry.stats, stats, read.length);
+  if (change) run.warn(relative, 'changed', change);
+  addSaved(relative, saved, run);
+}
+
+// A read error on a descriptor that is no longer a regular file (a folder or
+// a FIFO swapped in) means the file was replaced, which the caller reports.
+async function readSmallFile(handle: FileHandle, listedSize: number): Promise<Buffer | undefined> {
+  const buffer = Buffer.allocUnsafe(listedSize + 1);
+  try {
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, bytesRead);
+  } catch (err) {
+    if ((await handle.stat()).isFile()) throw err;
+    return undefined;
+  }
+}
+
+async function* oneChunk(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  if (bytes.length > 0) yield bytes;
+}
+
+function addSaved(relative: string, saved: { size: number; sha256: string }, run: RunState): void {
+  run.files += 1;
+  run.bytes += saved.size;
+  run.sha256.set(relative, saved.sha256);
+  run.ctx.onEvent({ type: 'item', source: run.source, item: relative, bytes: saved.size });
+}
+
+async function addLargeFile(entry: WalkEntry, relative: string, handle: FileHandle, run: RunState): Promise<void> {
+  const opened = await handle.stat({ bigint: true });
+  if (!opened.isFile()) {
+    run.warn(relative, 'changed', `${relative} was replaced by something other than a file after the folder was listed, so it is not backed up`);
+    return;
+  }
+
+  const progress: ReadProgress = { bytesRead: 0 };
+  const content = readOpenedFile(handle, Number(opened.size), run.chunkBytes, run.ctx.signal, progress);
+  const saved = await saveContent(entry, toMeta(opened, run.owners), content, run);
+  const after = await handle.stat({ bigint: true });
+  const current = await lstat(entry.absolutePath, { bigint: true }).catch(() => undefined);
+
+  const change = describeChange({ relativePath: relative, listed: entry.stats, opened, after, current, bytesRead: progress.bytesRead });
+  if (change) run.warn(relative, 'changed', change);
+  addSaved(relative, saved, run);
 }
 
 // O_NOFOLLOW keeps a file swapped for a link after the listing from being
@@ -216,9 +292,12 @@ function toMeta(stats: BigIntStats, owners: OwnerNames): NodeMeta {
   };
 }
 
-// Byte order of UTF-8, the order of the walk, so the manifest lists files as they were read.
-function byUtf8Path([a]: [string, string], [b]: [string, string]): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+// Byte order of UTF-8, the order of the walk, so the manifest lists files as
+// they were read. Each path is encoded once, not once per comparison.
+function sortedByUtf8Path(sha256: Map<string, string>): Record<string, string> {
+  const keyed = [...sha256].map(([path, hash]) => ({ bytes: Buffer.from(path, 'utf8'), path, hash }));
+  keyed.sort((a, b) => Buffer.compare(a.bytes, b.bytes));
+  return Object.fromEntries(keyed.map(({ path, hash }) => [path, hash]));
 }
 
 function throwIfAborted(signal: AbortSignal, folder: string): void {

@@ -79,3 +79,31 @@ export function describeChange(seen: FileObservations): string | undefined {
   if (reasons.length === 0) return undefined;
   return `${seen.relativePath} changed while it was read. ${reasons.join(' ')} The first ${bytesRead} bytes read were stored.`;
 }
+
+/**
+ * Returns a warning message when a file read with one read call differs from
+ * its listing, else undefined. `stats` is the fstat after the read, and
+ * `bytesRead` counts up to one byte past the listed size, which shows growth.
+ */
+export function describeSmallChange(
+  relativePath: string,
+  listed: BigIntStats,
+  stats: BigIntStats,
+  bytesRead: number,
+): string | undefined {
+  const reasons: string[] = [];
+  const listedSize = Number(listed.size);
+  if (stats.ino !== listed.ino || stats.dev !== listed.dev) {
+    reasons.push('It was replaced between the folder listing and the read.');
+  }
+  if (bytesRead < listedSize) {
+    reasons.push(`It was truncated during the read, so ${bytesRead} of its ${listedSize} bytes were read.`);
+  } else if (bytesRead > listedSize) {
+    reasons.push(`It grew from ${listedSize} to ${stats.size} bytes during the read.`);
+  } else if (reasons.length === 0 && (stats.size !== listed.size || stats.mtimeNs !== listed.mtimeNs)) {
+    reasons.push('It was written to during the read.');
+  }
+  if (reasons.length === 0) return undefined;
+  const stored = Math.min(bytesRead, listedSize);
+  return `${relativePath} changed while it was read. ${reasons.join(' ')} The first ${stored} bytes read were stored.`;
+}

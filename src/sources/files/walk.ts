@@ -16,6 +16,9 @@ export type WalkEntry =
   | { kind: 'file'; path: string[]; absolutePath: string; stats: BigIntStats }
   | { kind: 'symlink'; path: string[]; absolutePath: string; stats: BigIntStats; target: string };
 
+/** lstat calls of one folder in flight at once. */
+const LSTAT_BATCH = 64;
+
 interface Child {
   name: string;
   absolutePath: string;
@@ -109,10 +112,14 @@ async function listChildren(folder: string, folderPath: string[], warn: EntryWar
   }
 
   names.sort(Buffer.compare);
+  // lstat calls run in batches, so the thread pool works on several at once.
+  // Results stay in name order.
   const children: Child[] = [];
-  for (const raw of names) {
-    const child = await lstatChild(folder, folderPath, raw, warn);
-    if (child) children.push(child);
+  for (let start = 0; start < names.length; start += LSTAT_BATCH) {
+    const batch = names.slice(start, start + LSTAT_BATCH);
+    for (const child of await Promise.all(batch.map((raw) => lstatChild(folder, folderPath, raw, warn)))) {
+      if (child) children.push(child);
+    }
   }
   return children;
 }
