@@ -53,7 +53,7 @@ export interface FinishResult {
   stats: ArchiveStats;
 }
 
-const DEFAULT_MAX_IN_FLIGHT_BYTES = 32 * 1024 * 1024;
+const DEFAULT_MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024;
 
 /** Mode of folders that were never added but hold added nodes. */
 const PARENT_DIR_MODE = 0o755;

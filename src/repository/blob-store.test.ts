@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { LocalBackend } from '../backend/index.ts';
+import { LocalBackend, type FileHandle } from '../backend/index.ts';
 import { Repository } from './repository.ts';
 import { TEST_PASSWORD, fileTree, resticOk, tempFolder } from './test-helpers.ts';
 import { loadMasterIndex } from './master-index.ts';
@@ -72,5 +72,27 @@ describe('Repository blobs', () => {
     resticOk(repoPath, ['check', '--read-data']);
     const target = join(root, 'many-restore');
     resticOk(repoPath, ['restore', 'latest', '--target', target]);
+  });
+
+  it('frees each pack once saved', async () => {
+    const repoPath = join(root, 'freed');
+    const saved: Uint8Array[] = [];
+    const backend = new (class extends LocalBackend {
+      override async save(handle: FileHandle, data: Uint8Array): Promise<void> {
+        // releaseBuffer leaves buffers of Node.js's shared pool alone, such as the small tree pack.
+        const large = data.byteLength > Buffer.poolSize;
+        await super.save(handle, data);
+        if (handle.type === 'data' && large) saved.push(data);
+      }
+    })(repoPath);
+    const repo = await Repository.init(backend, TEST_PASSWORD, { packSizeTarget: 256 * 1024 });
+    const ids = [];
+    for (let i = 0; i < 12; i++) ids.push((await repo.saveBlob('data', randomBytes(50_000))).id);
+    const tree = await repo.saveBlob('tree', fileTree('freed.bin', 12 * 50_000, ids));
+    await repo.flush();
+    await repo.saveSnapshot({ time: new Date().toISOString(), tree: tree.id, paths: ['/f'] });
+    assert.ok(saved.length >= 2, `${saved.length} packs`);
+    for (const pack of saved) assert.equal(pack.byteLength, 0);
+    resticOk(repoPath, ['check', '--read-data']);
   });
 });

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Backend } from '../backend/index.ts';
-import { seal, type MasterKey } from '../crypto/index.ts';
+import { releaseBuffer, seal, type MasterKey } from '../crypto/index.ts';
 import type { Logger } from '../log/index.ts';
 import { encodeHeader, type PackedBlob } from './pack.ts';
 import { writeIndexFile, type MasterIndex, type PackContents } from './master-index.ts';
@@ -143,8 +143,12 @@ export class BlobStore {
   private async upload(parts: Uint8Array[], blobs: PackedBlob[]): Promise<void> {
     try {
       const { bytes, id: packId } = this.joiner ? await this.joiner(parts) : joinPack(parts);
+      const packLength = bytes.length;
       await this.backend.save({ type: 'data', name: packId }, bytes);
-      this.options.logger.debug({ packId, bytes: bytes.length, blobs: blobs.length }, 'pack saved');
+      // The backend keeps no reference once `save` resolves. Freeing the pack
+      // now, not at the next garbage collection, stops saved packs piling up.
+      releaseBuffer(bytes);
+      this.options.logger.debug({ packId, bytes: packLength, blobs: blobs.length }, 'pack saved');
       this.unindexed.push({ packId, blobs });
       if (this.unindexed.length >= this.options.packsPerIndex) await this.writeIndex();
     } catch (err) {
