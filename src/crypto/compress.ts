@@ -24,7 +24,7 @@ export function compress(plaintext: Uint8Array): Buffer {
   return zstdCompressSync(plaintext, {
     // One output buffer of zstd's worst-case size (ZSTD_compressBound) instead
     // of a list of small ones joined at the end, which halves the garbage.
-    chunkSize: Math.max(64 * 1024, plaintext.length + (plaintext.length >> 7) + 1024),
+    chunkSize: plaintext.length + (plaintext.length >> 7) + 1024,
     params: {
       [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL,
       [constants.ZSTD_c_checksumFlag]: 1,

@@ -59,12 +59,13 @@ export function seal(key: MasterKey, plaintext: Uint8Array): Buffer {
  * next garbage collection, by detaching its ArrayBuffer. Worker threads need
  * this: they allocate little on the JavaScript heap, so their collections
  * are rare and megabytes of finished chunks would wait for them. The caller
- * must own the whole ArrayBuffer, so that no other view uses it. Buffers from
- * Node.js's shared pool (small ones) are left alone.
+ * must own the whole ArrayBuffer, so that no other view uses it. The slabs of
+ * Node.js's shared pool, which small buffers are cut from, are exactly
+ * Buffer.poolSize bytes long (64 KiB on Node.js 24) and are left alone.
  */
 export function releaseBuffer(bytes: Uint8Array): void {
   const { buffer } = bytes;
-  if (!(buffer instanceof ArrayBuffer) || buffer.byteLength <= Buffer.poolSize) return;
+  if (!(buffer instanceof ArrayBuffer) || buffer.byteLength === Buffer.poolSize) return;
   buffer.transfer(0);
 }
 
