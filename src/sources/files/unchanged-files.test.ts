@@ -4,13 +4,19 @@ import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RepositorySnapshotReader, RepositorySnapshotWriter } from '../../archiver/index.ts';
-import { removeTempFolders, resticOk, tempFolder, TEST_PASSWORD } from '../../archiver/test-support.ts';
+import {
+  removeTempFolders,
+  resticOk,
+  tempFolder,
+  TEST_PASSWORD,
+} from '../../archiver/test-support.ts';
 import { LocalBackend } from '../../backend/index.ts';
 import { silentLogger } from '../../log/index.ts';
 import { Repository } from '../../repository/index.ts';
-import { scopeReader, scopeWriter, type SnapshotWriter } from '../../snapshot/index.ts';
+import { scopeReader, scopeWriter } from '../../snapshot/index.ts';
 import type { FilesManifest, SourceBackupContext } from '../types.ts';
 import { createFilesSource } from './files-source.ts';
+import { recordingWriter } from '../../../test/support/recording-writer.ts';
 
 const finishOptions = {
   tags: ['files:etc'],
@@ -22,23 +28,6 @@ const finishOptions = {
 
 function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-/** Wraps a writer and records which files were read and which were taken from the parent. */
-function recording(writer: SnapshotWriter, read: string[], reused: string[]): SnapshotWriter {
-  return {
-    addDir: (path, meta) => writer.addDir(path, meta),
-    addSymlink: (path, meta, target) => writer.addSymlink(path, meta, target),
-    addFile: (path, meta, content) => {
-      read.push(path.join('/'));
-      return writer.addFile(path, meta, content);
-    },
-    addExistingFile: (path, meta, file) => {
-      const added = writer.addExistingFile?.(path, meta, file) ?? false;
-      if (added) reused.push(path.join('/'));
-      return added;
-    },
-  };
 }
 
 describe('files source against a parent snapshot', () => {
@@ -53,7 +42,7 @@ describe('files source against a parent snapshot', () => {
     const read: string[] = [];
     const reused: string[] = [];
     const ctx: SourceBackupContext = {
-      writer: recording(scopeWriter(writer, ['files', 'etc']), read, reused),
+      writer: recordingWriter(scopeWriter(writer, ['files', 'etc']), read, reused),
       logger: silentLogger,
       signal: new AbortController().signal,
       onEvent: () => {},

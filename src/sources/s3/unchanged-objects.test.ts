@@ -8,11 +8,12 @@ import { removeTempFolders, tempFolder, TEST_PASSWORD } from '../../archiver/tes
 import { LocalBackend } from '../../backend/index.ts';
 import { silentLogger } from '../../log/index.ts';
 import { Repository } from '../../repository/index.ts';
-import { scopeReader, scopeWriter, type SnapshotWriter } from '../../snapshot/index.ts';
+import { scopeReader, scopeWriter } from '../../snapshot/index.ts';
 import { startS3Server, type S3Server } from '../../../test/support/s3.ts';
 import type { S3Manifest, S3SourceConfig, SourceBackupContext } from '../types.ts';
 import { createS3Client } from './client.ts';
 import { createS3Source } from './source.ts';
+import { recordingWriter } from '../../../test/support/recording-writer.ts';
 
 const finishOptions = {
   tags: ['s3:minio'],
@@ -24,23 +25,6 @@ const finishOptions = {
 
 function sha256(data: string): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-/** Wraps a writer and records which objects were read and which were taken from the parent. */
-function recording(writer: SnapshotWriter, read: string[], reused: string[]): SnapshotWriter {
-  return {
-    addDir: (path, meta) => writer.addDir(path, meta),
-    addSymlink: (path, meta, target) => writer.addSymlink(path, meta, target),
-    addFile: (path, meta, content) => {
-      read.push(path.join('/'));
-      return writer.addFile(path, meta, content);
-    },
-    addExistingFile: (path, meta, file) => {
-      const added = writer.addExistingFile?.(path, meta, file) ?? false;
-      if (added) reused.push(path.join('/'));
-      return added;
-    },
-  };
 }
 
 describe('S3 source against a parent snapshot', () => {
@@ -57,7 +41,7 @@ describe('S3 source against a parent snapshot', () => {
     const read: string[] = [];
     const reused: string[] = [];
     const ctx: SourceBackupContext = {
-      writer: recording(scopeWriter(writer, ['s3', 'minio']), read, reused),
+      writer: recordingWriter(scopeWriter(writer, ['s3', 'minio']), read, reused),
       logger: silentLogger,
       signal: new AbortController().signal,
       onEvent: () => {},
