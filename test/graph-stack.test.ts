@@ -20,7 +20,10 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCli, runCliOk } from './support/cli.ts';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
+import { CLI_PATH, runCli, runCliOk } from './support/cli.ts';
 import { seedGeoDatabase, startPostgres } from './support/postgres.ts';
 import type { TestPostgres } from './support/postgres.ts';
 import { startGraphEmulator } from './support/graph-emulator/index.ts';
@@ -192,6 +195,39 @@ describe('Graph mode on the emulator', () => {
     ) as unknown[];
     assert.equal(afterwards.length, snapshotsBefore);
     assert.equal(graph.openUploadSessions(), 0);
+  });
+
+  it('stops at once on SIGTERM while waiting out throttling', async () => {
+    const before = JSON.parse(
+      (await runCliOk(['snapshots', '--json'], graphEnv)).stdout,
+    ) as unknown[];
+    await writeFile(join(configs, 'big.bin'), randomBytes(2 * 1024 * 1024));
+    graph.faults.add({
+      match: { method: 'PUT' },
+      times: 1000,
+      action: { kind: 'status', status: 503, retryAfter: 120 },
+    });
+    const seen = graph.requests.length;
+    const child = spawn(CLI_PATH, ['backup'], { env: { ...process.env, ...graphEnv } });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    // Wait until the backend has met the first 503 and is waiting.
+    for (let waited = 0; !graph.requests.slice(seen).some((r) => r.status === 503); waited += 100) {
+      assert.ok(waited < 30_000, 'the backup sent no upload in 30 s');
+      await delay(100);
+    }
+    const stoppedAt = Date.now();
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'close')) as [number | null];
+    graph.faults.clear();
+    assert.equal(code, 143, stderr);
+    assert.ok(Date.now() - stoppedAt < 5000, `took ${Date.now() - stoppedAt} ms to stop`);
+    const afterwards = JSON.parse(
+      (await runCliOk(['snapshots', '--json'], graphEnv)).stdout,
+    ) as unknown[];
+    assert.equal(afterwards.length, before.length);
+    const locks = graph.drive.files().filter((f) => f.path.startsWith(`/${REPOSITORY}/locks/`));
+    assert.deepEqual(locks, [], 'the stopped backup left its lock');
   });
 
   it('warns before a backup when less space is free than the last one added', async () => {

@@ -44,13 +44,14 @@ export async function createGraphBackend(
   graph: GraphSettings,
   folder: string,
   logger: Logger,
+  signal?: AbortSignal,
 ): Promise<GraphBackend> {
   // Loaded here, so that folder mode never loads MSAL and the Graph backend.
   const { checkDriveForSignIn, createAccessTokenSource } = await import('../auth/index.ts');
   const { GraphBackend } = await import('../backend/graph/index.ts');
   const source = await createAccessTokenSource(signInSettings(graph));
   checkDriveForSignIn(graph.drive, source.kind);
-  return new GraphBackend({
+  const backend = new GraphBackend({
     getAccessToken: source.getAccessToken,
     drive: graph.drive,
     folder,
@@ -59,7 +60,12 @@ export async function createGraphBackend(
     concurrency: graph.concurrency,
     uploadBytesPerSecond: graph.upload_bytes_per_second,
     logger,
+    signal,
   });
+  // Without this, a drive that does not exist looks like a missing repository
+  // and the message would say to run init.
+  await backend.readDrive();
+  return backend;
 }
 
 /** Returns the repository folder of Graph mode: repository.path from the drive's root. */
@@ -75,12 +81,12 @@ export function graphRepositoryFolder(config: Config): string {
 export async function createBackend(
   config: Config | undefined,
   localPath: () => Promise<string>,
-  options: { repoGiven: boolean; logger: Logger },
+  options: { repoGiven: boolean; logger: Logger; signal?: AbortSignal },
 ): Promise<{ backend: Backend; location: string }> {
   if (config?.onedrive.mode === 'graph' && !options.repoGiven) {
     const graph = requireGraphSettings(config, 'onedrive.mode graph');
     const folder = graphRepositoryFolder(config);
-    const backend = await createGraphBackend(graph, folder, options.logger);
+    const backend = await createGraphBackend(graph, folder, options.logger, options.signal);
     return { backend, location: backend.location };
   }
   const path = await localPath();

@@ -74,6 +74,7 @@ export async function openBackend(
   const opened = await createBackend(config, localPath, {
     repoGiven: Boolean(ctx.options.repo ?? process.env.BGAPP_BACKUP_REPOSITORY),
     logger: ctx.logger,
+    signal: ctx.signal,
   });
   return { ...opened, oneDrive };
 }

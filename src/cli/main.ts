@@ -40,6 +40,9 @@ or the config's repository.password_file. Exit codes: 0 success, 1 failure,
 2 invalid command line or config, 3 finished with warnings (for status: files not
 in the cloud yet).`;
 
+/** Time a stopped command gets to release its lock before the process exits anyway. */
+const STOP_GRACE_MILLIS = 8000;
+
 const COMMAND_OPTIONS = {
   config: { type: 'string' },
   repo: { type: 'string' },
@@ -87,6 +90,13 @@ export async function main(argv: string[]): Promise<number> {
     if (controller.signal.aborted) process.exit(128 + (constants.signals[signal] ?? 0));
     stoppedBy = signal;
     controller.abort(new BackupError('ERR_ABORTED', `stopped by ${signal}`));
+    // Work that does not notice the abort (a child process, a request the
+    // service keeps open) must not keep the process alive: a lock left behind
+    // is stale, and the next backup removes it.
+    setTimeout(
+      () => process.exit(128 + (constants.signals[signal] ?? 0)),
+      STOP_GRACE_MILLIS,
+    ).unref();
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

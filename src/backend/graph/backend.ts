@@ -69,6 +69,7 @@ export class GraphBackend implements Backend {
         baseBackoffMillis: options.baseBackoffMillis ?? 1000,
         maxBackoffMillis: options.maxBackoffMillis ?? MINUTE,
         random: options.random ?? Math.random,
+        signal: options.signal,
       },
       clock,
       this.gate,

@@ -5,14 +5,15 @@ import { setTimeout as sleepReal } from 'node:timers/promises';
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
-  sleep(millis: number): Promise<void>;
+  /** Waits `millis`; rejects with the signal's reason when it is aborted first. */
+  sleep(millis: number, signal?: AbortSignal): Promise<void>;
 }
 
 /** The real clock. */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  sleep: async (millis) => {
-    await sleepReal(millis);
+  sleep: async (millis, signal) => {
+    await sleepReal(millis, undefined, { signal });
   },
 };
 

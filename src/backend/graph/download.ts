@@ -88,7 +88,10 @@ function checkLength(
 
 function pastEnd(what: string, range: ByteRange | undefined): BackupError {
   const end = range ? range.offset + range.length : 0;
-  return new BackupError('ERR_BACKEND_IO', `failed to read ${what}: the file ends before byte ${end}`);
+  return new BackupError(
+    'ERR_BACKEND_IO',
+    `failed to read ${what}: the file ends before byte ${end}`,
+  );
 }
 
 function rangeIgnored(what: string): BackupError {
@@ -97,4 +100,3 @@ function rangeIgnored(what: string): BackupError {
     `failed to read ${what}: the service ignored the requested byte range; run the command again`,
   );
 }
-

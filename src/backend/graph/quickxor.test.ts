@@ -12,7 +12,11 @@ import { QuickXorHash, quickXorHash, quickXorHashOfStream } from './quickxor.ts'
 // backend/onedrive/quickxorhash/quickxorhash_test.go.
 const PUBLISHED_VECTORS: Array<{ source: string; input: Buffer; hash: string }> = [
   { source: 'empty input', input: Buffer.alloc(0), hash: 'AAAAAAAAAAAAAAAAAAAAAAAAAAA=' },
-  { source: 'PyPI quickxorhash', input: Buffer.from('hello world'), hash: 'aCgDG9jwBhDc4Q1yawMZAAAAAAA=' },
+  {
+    source: 'PyPI quickxorhash',
+    input: Buffer.from('hello world'),
+    hash: 'aCgDG9jwBhDc4Q1yawMZAAAAAAA=',
+  },
   { source: 'rclone, 1 byte', input: b64('Sg=='), hash: 'SgAAAAAAAAAAAAAAAQAAAAAAAAA=' },
   {
     source: 'rclone, 19 bytes',
@@ -87,7 +91,9 @@ describe('quickXorHash', () => {
       const data = seededBytes(20 * 1024 * 1024 + 1, 12);
       const path = join(directory, 'big');
       await writeFile(path, data);
-      const streamed = await quickXorHashOfStream(createReadStream(path, { highWaterMark: 100_003 }));
+      const streamed = await quickXorHashOfStream(
+        createReadStream(path, { highWaterMark: 100_003 }),
+      );
       assert.equal(streamed, referenceQuickXorHash(data));
     } finally {
       await rm(directory, { recursive: true, force: true });

@@ -9,7 +9,12 @@ import { fragmentEnd, checkFragmentBytes, FRAGMENT_UNIT_BYTES } from './upload.t
 
 function policy(clock: FakeClock, maxTotalWaitMillis = 30 * 60_000) {
   const gate = new Gate(4, clock);
-  const settings = { maxTotalWaitMillis, baseBackoffMillis: 1000, maxBackoffMillis: 60_000, random: () => 0.5 };
+  const settings = {
+    maxTotalWaitMillis,
+    baseBackoffMillis: 1000,
+    maxBackoffMillis: 60_000,
+    random: () => 0.5,
+  };
   return { gate, policy: new RetryPolicy(settings, clock, gate, finalGraphError) };
 }
 
@@ -62,7 +67,8 @@ describe('RetryPolicy', () => {
       (async () => {
         for (;;) await retry.waitToRetry(status(429), budget, 'upload x');
       })(),
-      (err) => isBackupError(err, 'ERR_GRAPH_THROTTLED') && /throttled by OneDrive/.test(err.message),
+      (err) =>
+        isBackupError(err, 'ERR_GRAPH_THROTTLED') && /throttled by OneDrive/.test(err.message),
     );
     assert.ok(budget.waitedMillis <= 10 * 60_000);
   });
@@ -78,8 +84,9 @@ describe('RetryPolicy', () => {
 
   it('rejects a 401 with ERR_AUTH_EXPIRED naming login', async () => {
     const { policy: retry } = policy(new FakeClock());
-    await assert.rejects(retry.waitToRetry(status(401), new RetryBudget(), 'list data'), (err) =>
-      isBackupError(err, 'ERR_AUTH_EXPIRED') && /bgapp-backup login/.test(err.message),
+    await assert.rejects(
+      retry.waitToRetry(status(401), new RetryBudget(), 'list data'),
+      (err) => isBackupError(err, 'ERR_AUTH_EXPIRED') && /bgapp-backup login/.test(err.message),
     );
   });
 
@@ -101,8 +108,14 @@ describe('fragmentEnd', () => {
   });
 
   it('rejects fragment sizes Graph does not accept', () => {
-    assert.throws(() => checkFragmentBytes(1_000_000), (err) => isBackupError(err, 'ERR_CONFIG_INVALID'));
-    assert.throws(() => checkFragmentBytes(60 * 1024 * 1024), (err) => isBackupError(err, 'ERR_CONFIG_INVALID'));
+    assert.throws(
+      () => checkFragmentBytes(1_000_000),
+      (err) => isBackupError(err, 'ERR_CONFIG_INVALID'),
+    );
+    assert.throws(
+      () => checkFragmentBytes(60 * 1024 * 1024),
+      (err) => isBackupError(err, 'ERR_CONFIG_INVALID'),
+    );
     checkFragmentBytes(32 * FRAGMENT_UNIT_BYTES);
   });
 });

@@ -19,6 +19,8 @@ export interface RetrySettings {
   baseBackoffMillis: number;
   maxBackoffMillis: number;
   random: () => number;
+  /** Ends a wait at once when aborted. */
+  signal?: AbortSignal;
 }
 
 /** Parses a Retry-After value into milliseconds from `nowMillis`, or undefined when unusable. */
@@ -98,6 +100,7 @@ export class RetryPolicy {
    */
   async waitToRetry(failure: Failure, budget: RetryBudget, what: string): Promise<number> {
     if (!isRetryable(failure)) throw this.finalError(failure, what);
+    this.settings.signal?.throwIfAborted();
     const delay = this.delayFor(failure, budget);
     if (budget.waitedMillis + delay > this.settings.maxTotalWaitMillis) {
       throw this.gaveUpError(failure, budget, what);
@@ -105,7 +108,7 @@ export class RetryPolicy {
     budget.attempts++;
     budget.waitedMillis += delay;
     if (isThrottling(failure)) this.gate.throttle(this.clock.now() + delay);
-    await this.clock.sleep(delay);
+    await this.clock.sleep(delay, this.settings.signal);
     return delay;
   }
 
@@ -121,7 +124,9 @@ export class RetryPolicy {
       );
     }
     return new BackupError(
-      failure.kind === 'status' && failure.status === 503 ? 'ERR_GRAPH_THROTTLED' : 'ERR_BACKEND_IO',
+      failure.kind === 'status' && failure.status === 503
+        ? 'ERR_GRAPH_THROTTLED'
+        : 'ERR_BACKEND_IO',
       `OneDrive kept failing: gave up on ${what} after ${budget.attempts + 1} attempts and ` +
         `${waited} s of waiting (limit ${limit} s); last error ${describeFailure(failure)}; ` +
         'run the backup again later',

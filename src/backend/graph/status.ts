@@ -23,7 +23,6 @@ export interface DriveStatus {
   repository: { files: number; bytes: number };
 }
 
-
 /** How the remote repository differs from the expected files. */
 export interface RemoteComparison {
   /** Expected files that exist remotely with the right size (and hash, where checked). */

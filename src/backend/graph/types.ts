@@ -40,6 +40,11 @@ export interface GraphBackendOptions {
   maxBackoffMillis?: number;
   /** Timeout of one HTTP request. Default 5 minutes. */
   requestTimeoutMillis?: number;
+  /**
+   * Ends the waits between retries at once, as on SIGTERM. Requests are not
+   * aborted, so that a stopped run can still remove its lock.
+   */
+  signal?: AbortSignal;
   /** Clock for waits; tests pass a fake one. */
   clock?: Clock;
   /** Source of jitter in [0, 1); tests pass a fixed one. */

@@ -72,10 +72,14 @@ describe('GraphBackend uploads', () => {
     const acknowledged: [number, number][] = [];
     for (const put of puts) {
       const [start, end] = parseRange(put.contentRange!);
-      for (const [a, b] of acknowledged) assert.ok(end <= a || start >= b, `range ${start}-${end} sent twice`);
-      if (put.status === 202 || put.status === 200 || put.status === 201) acknowledged.push([start, end]);
+      for (const [a, b] of acknowledged)
+        assert.ok(end <= a || start >= b, `range ${start}-${end} sent twice`);
+      if (put.status === 202 || put.status === 200 || put.status === 201)
+        acknowledged.push([start, end]);
     }
-    const statusQuery = emulator.requests.findIndex((r) => r.target === 'upload' && r.method === 'GET');
+    const statusQuery = emulator.requests.findIndex(
+      (r) => r.target === 'upload' && r.method === 'GET',
+    );
     assert.ok(statusQuery > 0, 'no session status request');
     const afterQuery = emulator.requests.slice(statusQuery).filter((r) => r.method === 'PUT');
     const [resumeStart, resumeEnd] = parseRange(afterQuery[0]!.contentRange!);
@@ -203,7 +207,9 @@ describe('GraphBackend uploads', () => {
       isBackupError(err, 'ERR_GRAPH_VERIFY'),
     );
     assert.equal(emulator.drive.stat(dataPath(name)), undefined);
-    const puts = emulator.requests.filter((r) => r.method === 'PUT' && r.path.includes(':/content'));
+    const puts = emulator.requests.filter(
+      (r) => r.method === 'PUT' && r.path.includes(':/content'),
+    );
     assert.equal(puts.length, 2);
   });
 
@@ -238,8 +244,9 @@ describe('GraphBackend uploads', () => {
     await graph.create();
     emulator.setToken('another-token');
     try {
-      await assert.rejects(graph.list('keys'), (err) =>
-        isBackupError(err, 'ERR_AUTH_EXPIRED') && /bgapp-backup login/.test(err.message),
+      await assert.rejects(
+        graph.list('keys'),
+        (err) => isBackupError(err, 'ERR_AUTH_EXPIRED') && /bgapp-backup login/.test(err.message),
       );
     } finally {
       emulator.setToken(token);

@@ -40,8 +40,12 @@ export interface UploadTarget {
 
 /** Checks a fragment size: a positive multiple of 320 KiB below 60 MiB. */
 export function checkFragmentBytes(bytes: number): void {
-  if (!Number.isInteger(bytes) || bytes <= 0 || bytes % FRAGMENT_UNIT_BYTES !== 0 ||
-    bytes >= MAX_FRAGMENT_BYTES) {
+  if (
+    !Number.isInteger(bytes) ||
+    bytes <= 0 ||
+    bytes % FRAGMENT_UNIT_BYTES !== 0 ||
+    bytes >= MAX_FRAGMENT_BYTES
+  ) {
     throw new BackupError(
       'ERR_CONFIG_INVALID',
       `invalid Graph fragment size ${bytes}; use a multiple of 327680 bytes (320 KiB) below ` +
@@ -183,7 +187,10 @@ class SessionUpload {
   ): Promise<{ kind: 'done'; item: DriveItem } | { kind: 'next'; offset: number }> {
     if (response.status === 404) {
       await response.body?.cancel();
-      this.ctx.logger.warn({ what: this.target.what }, 'upload session expired; starting a new one');
+      this.ctx.logger.warn(
+        { what: this.target.what },
+        'upload session expired; starting a new one',
+      );
       return { kind: 'next', offset: await this.startSession() };
     }
     if (response.status === 416) {
@@ -216,7 +223,8 @@ class SessionUpload {
     }
     const info = (await response.json()) as UploadSessionInfo;
     const start = firstExpectedStart(info);
-    if (start === undefined) throw this.protocolError('no nextExpectedRanges in the session status');
+    if (start === undefined)
+      throw this.protocolError('no nextExpectedRanges in the session status');
     return start;
   }
 

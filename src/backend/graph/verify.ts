@@ -15,8 +15,7 @@ export interface SentDigests {
 
 /** The outcome of a check: `mismatch` names what differed. */
 export type VerifyResult =
-  | { kind: 'verified'; by: 'quickXorHash' | 'read-back' }
-  | { kind: 'mismatch'; problem: string };
+  { kind: 'verified'; by: 'quickXorHash' | 'read-back' } | { kind: 'mismatch'; problem: string };
 
 /** Checks `item` against `sent`; `readBack` streams the stored bytes when the item has no hash. */
 export async function verifyItem(

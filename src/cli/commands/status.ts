@@ -167,7 +167,7 @@ async function folderSync(
   const oneDrive = config.onedrive.folder;
   const folder = oneDrive ? relative(oneDrive, location) : graphRepositoryFolder(config);
   try {
-    const remote = await createGraphBackend(graph, folder, ctx.logger);
+    const remote = await createGraphBackend(graph, folder, ctx.logger, ctx.signal);
     return toSync(await remote.compareWithRemote(await expected(repo)));
   } catch (err) {
     if (!isBackupError(err)) throw err;
