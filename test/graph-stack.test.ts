@@ -256,10 +256,10 @@ describe('Graph mode on the emulator', () => {
     const files = (await readdir(local, { recursive: true, withFileTypes: true }))
       .filter((entry) => entry.isFile() && !entry.parentPath.endsWith('locks'))
       .map((entry) => relative(local, join(entry.parentPath, entry.name)));
-    const held = files.find((name) => name.startsWith('data/'));
-    assert.ok(held, 'no pack in the synced folder');
+    const notSynced = files.find((name) => name.startsWith('data/'));
+    assert.ok(notSynced, 'no pack in the synced folder');
     for (const name of files) {
-      if (name !== held)
+      if (name !== notSynced)
         await cloud.drive.write(`/${REPOSITORY}/${name}`, await readFile(join(local, name)));
     }
     const result = await runCli(['status', '--json'], env);
@@ -274,7 +274,7 @@ describe('Graph mode on the emulator', () => {
     assert.equal(report.space.of, 'filesystem');
     assert.ok(report.space.total > 0);
     assert.equal(report.sync.checked, true);
-    assert.deepEqual(report.sync.missing, [held]);
+    assert.deepEqual(report.sync.missing, [notSynced]);
   });
 
   it('reports quota and a file missing in the cloud in status', async () => {

@@ -72,7 +72,7 @@ export interface Backend {
 }
 
 /**
- * A file that a repository's index and file lists say it holds, by its path in
+ * A file that a repository's index and file lists name, by its path in
  * the repository (`config`, `keys/<id>`, `data/ab/<id>`), for comparing copies.
  */
 export interface ExpectedFile {

@@ -63,7 +63,7 @@ export async function createGraphBackend(
     signal,
   });
   // Without this, a drive that does not exist looks like a missing repository
-  // and the message would say to run init.
+  // and the message would tell the user to run init.
   await backend.readDrive();
   return backend;
 }

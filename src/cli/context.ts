@@ -1,5 +1,5 @@
 /**
- * What every command needs: the parsed global options, the config, the
+ * State every command needs: the parsed global options, the config, the
  * repository location and password, and the opened repository.
  */
 import type { Backend } from '../backend/index.ts';

@@ -1,5 +1,5 @@
 /**
- * What the command line shows: one readable line per log record on stderr,
+ * Output of the command line: one readable line per log record on stderr,
  * a progress line on a terminal, and results on stdout (JSON with --json).
  */
 import { Writable } from 'node:stream';
@@ -40,7 +40,9 @@ function formatField(value: unknown): string {
 
 /** Creates the logger the commands hand to the library: readable lines on stderr. */
 export function createCliLogger(options: OutputOptions, progress: ProgressLine): Logger {
-  const level = options.verbose ? 'debug' : options.quiet ? 'error' : 'warn';
+  let level = 'warn';
+  if (options.quiet) level = 'error';
+  if (options.verbose) level = 'debug';
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       for (const line of chunk.toString('utf8').split('\n')) {

@@ -15,7 +15,7 @@ import { scopeReader } from '../snapshot/index.ts';
 import type { SnapshotReader } from '../snapshot/index.ts';
 import type { FilesManifest, SourceManifest } from '../sources/index.ts';
 
-/** Where one source of the snapshot goes. */
+/** Target of one source of the snapshot. */
 export type RestoreTarget =
   | { type: 'postgres'; options: PostgresRestoreOptions }
   | { type: 's3'; options: S3RestoreOptions }

@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import type { TestPostgres } from './postgres.ts';
 import type { S3Server } from './s3.ts';
 
-/** A `postgres` source entry for database `db` of a test cluster. */
+/** Returns a `postgres` source entry for database `db` of a test cluster. */
 export function postgresSourceConfig(
   pg: TestPostgres,
   db = 'geo',
@@ -16,7 +16,7 @@ export function postgresSourceConfig(
   return { type: 'postgres', name, url: pg.url(db), bin_dir: pg.binDir };
 }
 
-/** An `s3` source entry for the emulator; the secret key is read from `secretFile`. */
+/** Returns an `s3` source entry for the emulator, with the secret key read from `secretFile`. */
 export function s3SourceConfig(
   s3: S3Server,
   secretFile: string,
@@ -33,7 +33,7 @@ export function s3SourceConfig(
   };
 }
 
-/** A `files` source entry. */
+/** Returns a `files` source entry. */
 export function filesSourceConfig(
   name: string,
   path: string,

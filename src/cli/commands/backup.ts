@@ -80,8 +80,7 @@ export async function runBackupCommand(ctx: CommandContext, only: string[]): Pro
  * than the newest snapshot added, read from its restic-style summary.
  */
 async function warnWhenSpaceLow(ctx: CommandContext, repo: Repository): Promise<void> {
-  const snapshots = await repo.listSnapshots();
-  const newest = snapshots.sort((a, b) => (a.snapshot.time < b.snapshot.time ? 1 : -1))[0];
+  const newest = (await repo.listSnapshots()).at(-1);
   const summary = newest?.snapshot.summary as { data_added_packed?: unknown } | undefined;
   const lastAdded = typeof summary?.data_added_packed === 'number' ? summary.data_added_packed : 0;
   if (lastAdded === 0) return;
@@ -128,7 +127,6 @@ async function findParent(
     ({ snapshot }) =>
       snapshot.hostname === hostname && tags.every((tag) => snapshot.tags?.includes(tag)),
   );
-  candidates.sort((a, b) => Date.parse(a.snapshot.time) - Date.parse(b.snapshot.time));
   return candidates.at(-1)?.id;
 }
 

@@ -16,7 +16,10 @@ export async function runCheck(ctx: CommandContext, readData: boolean): Promise<
   const pool = readData
     ? new BlobWorkerPool({ keyBytes: repo.masterKeyBytes(), compression: repo.compression })
     : undefined;
-  if (pool) repo.setBlobOpener(({ sealed, uncompressedLength, id }) => pool.open(sealed, uncompressedLength, id));
+  if (pool)
+    repo.setBlobOpener(({ sealed, uncompressedLength, id }) =>
+      pool.open(sealed, uncompressedLength, id),
+    );
   try {
     const report = await repo.check({ readData, onEvent: ctx.progress.listener });
     ctx.progress.done();

@@ -80,10 +80,9 @@ async function findRestoreSnapshot(
   if (ref !== 'latest' || sources.length === 0) return repo.findSnapshot(ref);
   const holdsAll = (tags: string[]): boolean =>
     sources.every((name) => tags.some((tag) => tag.slice(tag.indexOf(':') + 1) === name));
-  const candidates = (await repo.listSnapshots())
-    .filter((e) => holdsAll(e.snapshot.tags ?? []))
-    .sort((a, b) => (a.snapshot.time < b.snapshot.time ? 1 : -1));
-  const newest = candidates[0];
+  // listSnapshots returns the oldest first.
+  const candidates = (await repo.listSnapshots()).filter((e) => holdsAll(e.snapshot.tags ?? []));
+  const newest = candidates.at(-1);
   if (!newest) {
     throw new BackupError(
       'ERR_SNAPSHOT_NOT_FOUND',

@@ -7,9 +7,7 @@ import { plural, printResult } from '../output.ts';
 /** Lists snapshots with their time, host, tags and paths. */
 export async function runSnapshots(ctx: CommandContext): Promise<number> {
   const { repo } = await openRepository(ctx, { configRequired: false });
-  const entries = (await repo.listSnapshots()).sort((a, b) =>
-    a.snapshot.time < b.snapshot.time ? -1 : a.snapshot.time > b.snapshot.time ? 1 : 0,
-  );
+  const entries = await repo.listSnapshots();
   const json = entries.map(({ id, snapshot }) => ({
     id,
     short_id: id.slice(0, 8),

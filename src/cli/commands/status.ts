@@ -140,8 +140,7 @@ function round(fraction: number): number {
 }
 
 async function lastSnapshot(repo: Repository): Promise<StatusReport['last_snapshot']> {
-  const entries = await repo.listSnapshots();
-  const newest = entries.sort((a, b) => (a.snapshot.time < b.snapshot.time ? 1 : -1))[0];
+  const newest = (await repo.listSnapshots()).at(-1);
   if (!newest) return null;
   const { time, hostname, tags } = newest.snapshot;
   return { id: newest.id, time, hostname, tags: tags ?? [] };
