@@ -118,7 +118,15 @@ export class BlobSaver {
       throw err;
     }
 
-    const { id, sealed, uncompressedLength } = prepared;
+    return this.saveSealed(prepared.id, prepared.sealed, prepared.uncompressedLength, length);
+  }
+
+  /**
+   * Stores a blob that a worker already hashed and sealed, unless it is
+   * known, and returns its id. The caller has acquired `length` bytes of the
+   * budget, which this releases once the blob is stored or found known.
+   */
+  saveSealed(id: string, sealed: Buffer, uncompressedLength: number | undefined, length: number): string {
     if (this.inFlight.has(id) || this.repo.hasBlob('data', id)) {
       this.stats.blobsKnown++;
       this.budget.release(length);

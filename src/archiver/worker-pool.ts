@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { LocalFileStats } from '../snapshot/index.ts';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 /** Options of a BlobWorkerPool. */
@@ -39,6 +40,21 @@ export interface SealedChunk {
 export interface HashedSealedChunk extends SealedChunk {
   id: string;
 }
+
+/** A small file read, hashed and sealed on a worker; `sealed` is absent when it is empty. */
+export interface ReadSmallFile {
+  stats: LocalFileStats;
+  bytesRead: number;
+  id: string;
+  sealed?: Buffer;
+  uncompressedLength?: number;
+}
+
+/** Outcome of `readSmallFile`. */
+export type ReadSmallFileOutcome =
+  | ({ kind: 'read' } & ReadSmallFile)
+  | { kind: 'notFile' }
+  | { kind: 'failed'; during: 'open' | 'read'; error: NodeJS.ErrnoException };
 
 /** A joined pack file and its id, the SHA-256 of its bytes. */
 export interface JoinedPack {
@@ -157,6 +173,31 @@ export class BlobWorkerPool {
     const reply = await this.run(request, [data]);
     if (reply.op !== 'open') throw new Error(`blob worker sent ${reply.op} for an open task`);
     return Buffer.from(reply.plaintext);
+  }
+
+  /**
+   * Reads the file at `path` on a worker with one read of `listedSize + 1`
+   * bytes, fstats it, and hashes and seals its first `listedSize` bytes.
+   * A failed open or read comes back as an outcome with the system error.
+   */
+  async readSmallFile(path: string, listedSize: number): Promise<ReadSmallFileOutcome> {
+    const request: WorkerRequest = { op: 'readFile', taskId: this.nextTaskId++, path, listedSize };
+    const reply = await this.run(request, []);
+    if (reply.op !== 'readFile') throw new Error(`blob worker sent ${reply.op} for a readFile task`);
+    const { outcome } = reply;
+    if (outcome.kind === 'notFile') return outcome;
+    if (outcome.kind === 'failed') {
+      const error: NodeJS.ErrnoException = new Error(outcome.message);
+      error.code = outcome.code;
+      error.syscall = outcome.syscall;
+      error.path = path;
+      return { kind: 'failed', during: outcome.during, error };
+    }
+    const { stats, bytesRead, id, sealed, uncompressedLength } = outcome;
+    const read: ReadSmallFileOutcome = { kind: 'read', stats, bytesRead, id };
+    if (sealed) read.sealed = Buffer.from(sealed);
+    if (uncompressedLength !== undefined) read.uncompressedLength = uncompressedLength;
+    return read;
   }
 
   /** Concatenates `parts` into one pack file and hashes it; the parts move to the worker. */

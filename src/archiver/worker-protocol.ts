@@ -1,4 +1,5 @@
 /** Messages between the archiver's worker pool and its blob workers. */
+import type { LocalFileStats } from '../snapshot/index.ts';
 
 /** Data each worker starts with. */
 export interface WorkerInit {
@@ -24,7 +25,18 @@ export type WorkerRequest =
   | { op: 'digest'; taskId: number; stream: number }
   | { op: 'pack'; taskId: number; parts: ArrayBuffer[] }
   | { op: 'open'; taskId: number; sealed: ArrayBuffer; uncompressedLength?: number; id: string }
+  | { op: 'readFile'; taskId: number; path: string; listedSize: number }
   | { op: 'exit'; taskId: number };
+
+/**
+ * What a worker found reading a small file (`readFile`): its SHA-256 and
+ * sealed bytes (none when empty), or that the path is no longer a regular
+ * file, or the system error of `open` or `read`.
+ */
+export type ReadFileOutcome =
+  | { kind: 'read'; stats: LocalFileStats; bytesRead: number; id: string; sealed?: ArrayBuffer; uncompressedLength?: number }
+  | { kind: 'notFile' }
+  | { kind: 'failed'; during: 'open' | 'read'; code: string; syscall: string; message: string };
 
 /** A worker's result: the hashed chunk comes back with its id. */
 export type WorkerReply =
@@ -35,4 +47,5 @@ export type WorkerReply =
   | { op: 'digest'; taskId: number; sha256: string }
   | { op: 'pack'; taskId: number; bytes: ArrayBuffer; id: string }
   | { op: 'open'; taskId: number; plaintext: ArrayBuffer }
+  | { op: 'readFile'; taskId: number; outcome: ReadFileOutcome }
   | { op: 'error'; taskId: number; message: string };

@@ -11,7 +11,15 @@ import { Chunker, DEFAULT_CHUNKER_OPTIONS, type ChunkerOptions } from '../chunke
 import { BackupError } from '../errors/index.ts';
 import { silentLogger, type Logger } from '../log/index.ts';
 import type { SnapshotJson } from '../repository/index.ts';
-import type { ExistingFile, NodeMeta, SavedFile, SnapshotWriter } from '../snapshot/index.ts';
+import type {
+  ExistingFile,
+  LocalFile,
+  LocalFileResult,
+  LocalFileStats,
+  NodeMeta,
+  SavedFile,
+  SnapshotWriter,
+} from '../snapshot/index.ts';
 import { BlobSaver, emptyStats, type ArchiverRepository, type ArchiveStats } from './blob-saver.ts';
 import { ByteBudget } from './byte-budget.ts';
 import { insertEntry, newDir, removeEntry, saveTrees, type FileEntry } from './dir-tree.ts';
@@ -54,6 +62,9 @@ export interface FinishResult {
 }
 
 const DEFAULT_MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024;
+
+/** SHA-256 of no bytes: the hash of an empty file, which has no blobs. */
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 /** Mode of folders that were never added but hold added nodes. */
 const PARENT_DIR_MODE = 0o755;
@@ -156,6 +167,56 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
     this.stats.filesUnchanged++;
     this.stats.blobsKnown += file.content.length;
     return true;
+  }
+
+  /**
+   * Reads, hashes and seals a file smaller than the chunker's minimum chunk
+   * on a worker thread, and adds it with the metadata `meta` makes from the
+   * worker's fstat. Such a file is one blob, whose id is the file's SHA-256.
+   * Resolves to undefined for a larger file, which the caller streams
+   * through `addFile` instead.
+   */
+  async addLocalFile(
+    path: readonly string[],
+    file: LocalFile,
+    meta: (stats: LocalFileStats) => NodeMeta,
+  ): Promise<LocalFileResult | undefined> {
+    this.checkOpen();
+    const minSize = this.options.chunker?.minSize ?? DEFAULT_CHUNKER_OPTIONS.minSize;
+    if (file.listedSize >= minSize) return undefined;
+    const saver = this.blobSaver();
+    this.activeFiles++;
+    try {
+      await this.budget.acquire(file.listedSize);
+      let outcome;
+      try {
+        outcome = await this.pool!.readSmallFile(file.absolutePath, file.listedSize);
+      } catch (err) {
+        this.budget.release(file.listedSize);
+        throw err;
+      }
+      if (outcome.kind !== 'read') {
+        this.budget.release(file.listedSize);
+        return outcome;
+      }
+      const size = Math.min(outcome.bytesRead, file.listedSize);
+      this.budget.release(file.listedSize - size);
+      const entry: FileEntry = { kind: 'file', meta: meta(outcome.stats), size, content: [] };
+      try {
+        insertEntry(this.root, path, entry);
+      } catch (err) {
+        this.budget.release(size);
+        throw err;
+      }
+      if (outcome.sealed) entry.content = [saver.saveSealed(outcome.id, outcome.sealed, outcome.uncompressedLength, size)];
+      else this.budget.release(size);
+      this.stats.files++;
+      this.stats.bytesRead += size;
+      const sha256 = size > 0 ? outcome.id : EMPTY_SHA256;
+      return { kind: 'saved', file: { size, sha256 }, stats: outcome.stats, bytesRead: outcome.bytesRead };
+    } finally {
+      this.activeFiles--;
+    }
   }
 
   /** Waits for stored blobs, writes the trees, flushes the repository and saves the snapshot. */

@@ -123,6 +123,16 @@ function countingWriter(
     addSymlink: (path, meta, target) => writer.addSymlink(path, meta, target),
     addFile: (path, meta, content) => writer.addFile(path, meta, count(content)),
     addExistingFile: (path, meta, file) => writer.addExistingFile?.(path, meta, file) ?? false,
+    addLocalFile: writer.addLocalFile
+      ? async (path, file, meta) => {
+          const result = await writer.addLocalFile!(path, file, meta);
+          if (result?.kind === 'saved') {
+            bytesRead += result.file.size;
+            onEvent({ type: 'bytes', source, bytesRead, bytesStored: 0 });
+          }
+          return result;
+        }
+      : undefined,
   };
 }
 

@@ -39,6 +39,43 @@ export interface ExistingFile {
 }
 
 /**
+ * fstat results of a file read by the writer itself (see
+ * `SnapshotWriter.addLocalFile`): the fields of node:fs BigIntStats that
+ * node metadata and change checks use, so a BigIntStats is one.
+ */
+export interface LocalFileStats {
+  dev: bigint;
+  ino: bigint;
+  mode: bigint;
+  nlink: bigint;
+  uid: bigint;
+  gid: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  atime: Date;
+  mtime: Date;
+  ctime: Date;
+}
+
+/** A local file for `SnapshotWriter.addLocalFile`. */
+export interface LocalFile {
+  absolutePath: string;
+  /** Size from the folder listing; one byte more is requested, to see growth. */
+  listedSize: number;
+}
+
+/**
+ * Outcome of `SnapshotWriter.addLocalFile`. `saved` stored the first
+ * `min(bytesRead, listedSize)` bytes. `notFile` means the path no longer
+ * names a regular file; `failed` carries the system error of opening or
+ * reading it, with its `code` and `syscall`, and nothing was added.
+ */
+export type LocalFileResult =
+  | { kind: 'saved'; file: SavedFile; stats: LocalFileStats; bytesRead: number }
+  | { kind: 'notFile' }
+  | { kind: 'failed'; error: NodeJS.ErrnoException; during: 'open' | 'read' };
+
+/**
  * Receives the nodes of one snapshot, in any order, concurrently. Parent
  * folders that were never added are created with default metadata.
  */
@@ -61,6 +98,18 @@ export interface SnapshotWriter {
    * without this method make every caller read.
    */
   addExistingFile?(path: readonly string[], meta: NodeMeta, file: ExistingFile): boolean;
+  /**
+   * Reads a small local file itself, off the caller's thread with one open,
+   * read, fstat and close, then stores it as the file at `path` with the
+   * metadata `meta` makes from the fstat. Resolves to undefined, adding
+   * nothing, for a file too large for this path; the caller then streams it
+   * through `addFile`. Writers without this method make every caller stream.
+   */
+  addLocalFile?(
+    path: readonly string[],
+    file: LocalFile,
+    meta: (stats: LocalFileStats) => NodeMeta,
+  ): Promise<LocalFileResult | undefined>;
 }
 
 /** A node read back from a snapshot's trees. */
@@ -106,6 +155,9 @@ export function scopeWriter(writer: SnapshotWriter, prefix: readonly string[]): 
     addFile: (path, meta, content) => writer.addFile([...prefix, ...path], meta, content),
     addExistingFile: (path, meta, file) =>
       writer.addExistingFile?.([...prefix, ...path], meta, file) ?? false,
+    addLocalFile: writer.addLocalFile
+      ? (path, file, meta) => writer.addLocalFile!([...prefix, ...path], file, meta)
+      : undefined,
   };
 }
 

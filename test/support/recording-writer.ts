@@ -17,6 +17,13 @@ export function recordingWriter(
       read.push(path.join('/'));
       return writer.addFile(path, meta, content);
     },
+    addLocalFile: writer.addLocalFile
+      ? async (path, file, meta) => {
+          const result = await writer.addLocalFile!(path, file, meta);
+          if (result !== undefined) read.push(path.join('/'));
+          return result;
+        }
+      : undefined,
     addExistingFile: (path, meta, file) => {
       const added = writer.addExistingFile?.(path, meta, file) ?? false;
       if (added) reused.push(path.join('/'));

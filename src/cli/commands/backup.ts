@@ -100,6 +100,7 @@ function openSession(repo: Repository, ctx: CommandContext, config: Config): Sna
     addSymlink: (path, meta, target) => writer.addSymlink(path, meta, target),
     addFile: (path, meta, content) => writer.addFile(path, meta, content),
     addExistingFile: (path, meta, file) => writer.addExistingFile(path, meta, file),
+    addLocalFile: (path, file, meta) => writer.addLocalFile(path, file, meta),
     abort: () => writer.abort(),
     async finish(meta) {
       const done = await writer.finish({

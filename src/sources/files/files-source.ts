@@ -6,7 +6,7 @@ import type { BigIntStats } from 'node:fs';
 import { constants } from 'node:fs';
 import { lstat, open, type FileHandle } from 'node:fs/promises';
 import { BackupError, isBackupError } from '../../errors/index.ts';
-import type { NodeMeta, SnapshotReader, TreeNode } from '../../snapshot/index.ts';
+import type { LocalFileStats, NodeMeta, SnapshotReader, TreeNode } from '../../snapshot/index.ts';
 import type { FilesManifest, FilesSourceConfig, Source, SourceBackupContext } from '../types.ts';
 import { describeSystemError, systemErrorCode, warningKindOf, type EntryWarn } from './fs-warnings.ts';
 import { loadOwnerNames, type OwnerFiles, type OwnerNames } from './owner-names.ts';
@@ -170,6 +170,7 @@ function sameFile(node: TreeNode, stats: BigIntStats): boolean {
 
 async function addFile(entry: WalkEntry, run: RunState): Promise<void> {
   const relative = entry.path.join('/');
+  if (await addLocalFile(entry, relative, run)) return;
   const handle = await openForReading(entry.absolutePath, relative, run.warn);
   if (!handle) return;
   try {
@@ -178,6 +179,34 @@ async function addFile(entry: WalkEntry, run: RunState): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Lets the writer read a small file on a worker thread, when it can; returns
+ * false when the file must be read here. The checks and warnings are those
+ * of `addSmallFile`.
+ */
+async function addLocalFile(entry: WalkEntry, relative: string, run: RunState): Promise<boolean> {
+  const { writer } = run.ctx;
+  if (!writer.addLocalFile) return false;
+  const listedSize = Number(entry.stats.size);
+  const file = { absolutePath: entry.absolutePath, listedSize };
+  const result = await writer.addLocalFile(entry.path, file, (stats) => toMeta(stats, run.owners));
+  if (result === undefined) return false;
+  if (result.kind === 'failed' && result.during === 'open') {
+    reportOpenError(result.error, relative, run.warn);
+  } else if (result.kind === 'failed') {
+    throw new BackupError('ERR_FILES_FAILED', `reading ${entry.absolutePath} failed: ${describeSystemError(result.error)}`, {
+      cause: result.error,
+    });
+  } else if (result.kind === 'notFile') {
+    run.warn(relative, 'changed', `${relative} was replaced by something other than a file after the folder was listed, so it is not backed up`);
+  } else {
+    const change = describeSmallChange(relative, entry.stats, result.stats, result.bytesRead);
+    if (change) run.warn(relative, 'changed', change);
+    addSaved(relative, result.file, run);
+  }
+  return true;
 }
 
 /**
@@ -248,15 +277,20 @@ async function openForReading(absolutePath: string, relative: string, warn: Entr
   try {
     return await open(absolutePath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
-    if (systemErrorCode(err) === 'ELOOP') {
-      warn(relative, 'changed', `${relative} was replaced by a symbolic link after the folder was listed, so it is not backed up`);
-      return undefined;
-    }
-    const kind = warningKindOf(err);
-    if (kind === undefined) throw err;
-    warn(relative, kind, `cannot read ${relative}: ${describeSystemError(err)}, so it is not backed up`);
+    reportOpenError(err, relative, warn);
     return undefined;
   }
+}
+
+/** Turns a failed open of a listed file into a warning; raises errors that are not system errors. */
+function reportOpenError(err: unknown, relative: string, warn: EntryWarn): void {
+  if (systemErrorCode(err) === 'ELOOP') {
+    warn(relative, 'changed', `${relative} was replaced by a symbolic link after the folder was listed, so it is not backed up`);
+    return;
+  }
+  const kind = warningKindOf(err);
+  if (kind === undefined) throw err;
+  warn(relative, kind, `cannot read ${relative}: ${describeSystemError(err)}, so it is not backed up`);
 }
 
 async function saveContent(
@@ -274,7 +308,7 @@ async function saveContent(
 }
 
 /** Converts lstat or fstat results into the snapshot's node metadata. */
-function toMeta(stats: BigIntStats, owners: OwnerNames): NodeMeta {
+function toMeta(stats: LocalFileStats, owners: OwnerNames): NodeMeta {
   const uid = Number(stats.uid);
   const gid = Number(stats.gid);
   return {

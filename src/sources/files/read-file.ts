@@ -6,6 +6,7 @@
  */
 import type { BigIntStats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import type { LocalFileStats } from '../../snapshot/index.ts';
 import { BackupError, errorMessage } from '../../errors/index.ts';
 
 /** Bytes handed on so far by `readOpenedFile`. */
@@ -87,8 +88,8 @@ export function describeChange(seen: FileObservations): string | undefined {
  */
 export function describeSmallChange(
   relativePath: string,
-  listed: BigIntStats,
-  stats: BigIntStats,
+  listed: LocalFileStats,
+  stats: LocalFileStats,
   bytesRead: number,
 ): string | undefined {
   const reasons: string[] = [];
