@@ -143,7 +143,7 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
       entry.size = counter.bytes;
       this.stats.files++;
       this.stats.bytesRead += counter.bytes;
-      return { size: counter.bytes, sha256 };
+      return { size: counter.bytes, sha256, blobs: entry.content.length };
     } catch (err) {
       removeEntry(this.root, path, entry);
       // Ends the stream's running hash in the worker, which would otherwise keep it.
@@ -213,7 +213,8 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
       this.stats.files++;
       this.stats.bytesRead += size;
       const sha256 = size > 0 ? outcome.id : EMPTY_SHA256;
-      return { kind: 'saved', file: { size, sha256 }, stats: outcome.stats, bytesRead: outcome.bytesRead };
+      const blobs = outcome.sealed ? 1 : 0;
+      return { kind: 'saved', file: { size, sha256, blobs }, stats: outcome.stats, bytesRead: outcome.bytesRead };
     } finally {
       this.activeFiles--;
     }

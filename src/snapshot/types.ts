@@ -28,6 +28,11 @@ export interface SavedFile {
   size: number;
   /** Hex SHA-256 of the bytes read. */
   sha256: string;
+  /**
+   * Number of data blobs the contents became, when the writer stores blobs.
+   * A file of one blob has that blob's id as its SHA-256.
+   */
+  blobs?: number;
 }
 
 /** Contents of a file already stored in the repository, as a parent snapshot lists them. */

@@ -122,8 +122,17 @@ export interface FilesManifest extends SourceManifestBase {
   path: string;
   files: number;
   bytes: number;
-  /** SHA-256 per regular file, by path relative to the source folder. */
+  /**
+   * SHA-256 per regular file, by path relative to the source folder. With
+   * `sha256Omits: 'one-blob'`, files stored as one data blob or none are left
+   * out: the id of that blob is the file's SHA-256 (restic's blob id is the
+   * SHA-256 of its bytes), and an empty file has the SHA-256 of no bytes.
+   * Those hashes would repeat the snapshot's trees and make each backup
+   * store a large, barely compressible manifest again.
+   */
   sha256: Record<string, string>;
+  /** Set when files of at most one blob are left out of `sha256`; absent in older manifests. */
+  sha256Omits?: 'one-blob';
 }
 
 export type SourceManifest = PostgresManifest | S3Manifest | FilesManifest;

@@ -10,12 +10,14 @@ import type { RestoreContext, RestoreReport } from '../types.ts';
 import { planRestore, unsafeNameReason, type PlannedNode } from './plan.ts';
 import { prepareTarget } from './target.ts';
 import { writeFiles } from './write-files.ts';
-import { finishFolder, makeFolder, writeSymlink, type WriteOptions } from './write-nodes.ts';
+import { finishFolder, makeFolder, writeSymlink, type OneBlobFileWriter, type WriteOptions } from './write-nodes.ts';
 
 /** Options of a `files` restore. */
 export interface FilesRestoreOptions {
   /** Folder that receives the source folder's contents; created when missing. */
   targetDir: string;
+  /** Writes files of one blob off the main thread, such as the RepositorySnapshotReader that `ctx.reader` scopes. */
+  oneBlobWriter?: OneBlobFileWriter;
 }
 
 /**
@@ -45,7 +47,7 @@ export async function restoreFiles(
   await prepareTarget(targetDir, ctx.force);
 
   const setOwner = process.getuid?.() === 0;
-  const writeOptions: WriteOptions = { force: ctx.force, setOwner };
+  const writeOptions: WriteOptions = { force: ctx.force, setOwner, oneBlobWriter: options.oneBlobWriter };
   const notes: string[] = [];
   if (targetDir !== requested) notes.push(`${requested} is a symbolic link; restored into ${targetDir}`);
   if (!setOwner) notes.push('file owners were not restored because the restore did not run as root');
@@ -57,7 +59,7 @@ export async function restoreFiles(
   const root = await ctx.reader.lookup([]);
   if (root?.type === 'dir') await finishFolder(targetDir, root, writeOptions);
 
-  const differences = [...unreadable, ...compareWithManifest(ctx.manifest, restored)];
+  const differences = [...unreadable, ...compareWithManifest(ctx.manifest, restored, oneBlobHashes(plan))];
   return {
     source: ctx.manifest.name,
     type: 'files',
@@ -102,8 +104,29 @@ async function writePlan(
   return written.sha256;
 }
 
-/** Lists each way the restored files differ from the manifest's SHA-256 sums. */
-function compareWithManifest(manifest: FilesManifest, restored: ReadonlyMap<string, string>): string[] {
+/** SHA-256 of no bytes, which an empty file of no blobs has. */
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+/** The SHA-256 of every file of one blob or none, which is that blob's id. */
+function oneBlobHashes(plan: readonly PlannedNode[]): Map<string, string> {
+  const hashes = new Map<string, string>();
+  for (const { path, node } of plan) {
+    const content = node.content ?? [];
+    if (node.type === 'file' && content.length <= 1) hashes.set(path.join('/'), content[0] ?? EMPTY_SHA256);
+  }
+  return hashes;
+}
+
+/**
+ * Lists each way the restored files differ from the manifest's SHA-256 sums.
+ * Files a manifest leaves out because they are one blob (`sha256Omits`) are
+ * compared with their blob's id, which the snapshot's tree holds.
+ */
+function compareWithManifest(
+  manifest: FilesManifest,
+  restored: ReadonlyMap<string, string>,
+  oneBlob: ReadonlyMap<string, string>,
+): string[] {
   const differences: string[] = [];
   for (const [relative, expected] of Object.entries(manifest.sha256)) {
     const unsafe = relative.split('/').map(unsafeNameReason).find((reason) => reason !== undefined);
@@ -112,8 +135,11 @@ function compareWithManifest(manifest: FilesManifest, restored: ReadonlyMap<stri
     else if (actual === undefined) differences.push(`${relative} is in the manifest but was not restored`);
     else if (actual !== expected) differences.push(`${relative} has SHA-256 ${actual} but the manifest has ${expected}`);
   }
-  for (const relative of restored.keys()) {
-    if (!Object.hasOwn(manifest.sha256, relative)) differences.push(`${relative} was restored but is not in the manifest`);
+  for (const [relative, actual] of restored) {
+    if (Object.hasOwn(manifest.sha256, relative)) continue;
+    const expected = manifest.sha256Omits === 'one-blob' ? oneBlob.get(relative) : undefined;
+    if (expected === undefined) differences.push(`${relative} was restored but is not in the manifest`);
+    else if (actual !== expected) differences.push(`${relative} has SHA-256 ${actual} but its only blob is ${expected}`);
   }
   if (restored.size !== manifest.files) {
     differences.push(`${restored.size} files were restored but the manifest counts ${manifest.files}`);

@@ -6,7 +6,7 @@ import type { BigIntStats } from 'node:fs';
 import { constants } from 'node:fs';
 import { lstat, open, type FileHandle } from 'node:fs/promises';
 import { BackupError, isBackupError } from '../../errors/index.ts';
-import type { LocalFileStats, NodeMeta, SnapshotReader, TreeNode } from '../../snapshot/index.ts';
+import type { LocalFileStats, NodeMeta, SavedFile, SnapshotReader, TreeNode } from '../../snapshot/index.ts';
 import type { FilesManifest, FilesSourceConfig, Source, SourceBackupContext } from '../types.ts';
 import { describeSystemError, systemErrorCode, warningKindOf, type EntryWarn } from './fs-warnings.ts';
 import { loadOwnerNames, type OwnerFiles, type OwnerNames } from './owner-names.ts';
@@ -96,6 +96,7 @@ async function backupFolder(
     files: run.files,
     bytes: run.bytes,
     sha256: sortedByUtf8Path(run.sha256),
+    sha256Omits: 'one-blob',
   };
 }
 
@@ -120,16 +121,19 @@ async function addUnchanged(entry: WalkEntry, run: RunState): Promise<boolean> {
   const { parent, parentManifest, writer } = run.ctx;
   if (!parent || parentManifest?.type !== 'files' || !writer.addExistingFile) return false;
   const relative = entry.path.join('/');
-  const sha256 = parentManifest.sha256[relative];
-  if (sha256 === undefined) return false;
   const node = (await parentChildren(parent, entry.path.slice(0, -1), run)).get(entry.path.at(-1)!);
   if (!node || !sameFile(node, entry.stats)) return false;
+  const content = node.content ?? [];
+  // A file of several blobs takes its SHA-256 from the parent's manifest; a
+  // file of one blob or none has it in its blob id and is left out.
+  const sha256 = content.length > 1 ? parentManifest.sha256[relative] : undefined;
+  if (content.length > 1 && sha256 === undefined) return false;
   const size = Number(entry.stats.size);
   const meta = toMeta(entry.stats, run.owners);
-  if (!writer.addExistingFile(entry.path, meta, { size, content: node.content ?? [] })) return false;
+  if (!writer.addExistingFile(entry.path, meta, { size, content })) return false;
   run.files += 1;
   run.bytes += size;
-  run.sha256.set(relative, sha256);
+  if (sha256 !== undefined) run.sha256.set(relative, sha256);
   run.ctx.onEvent({ type: 'item', source: run.source, item: relative, bytes: size });
   return true;
 }
@@ -246,10 +250,11 @@ async function* oneChunk(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   if (bytes.length > 0) yield bytes;
 }
 
-function addSaved(relative: string, saved: { size: number; sha256: string }, run: RunState): void {
+// A file of one blob or none is left out of the manifest (see FilesManifest).
+function addSaved(relative: string, saved: SavedFile, run: RunState): void {
   run.files += 1;
   run.bytes += saved.size;
-  run.sha256.set(relative, saved.sha256);
+  if (saved.blobs === undefined || saved.blobs > 1) run.sha256.set(relative, saved.sha256);
   run.ctx.onEvent({ type: 'item', source: run.source, item: relative, bytes: saved.size });
 }
 

@@ -34,6 +34,7 @@ describe('files source against a parent snapshot', () => {
   let repoPath: string;
   let sourceDir: string;
   let repo: Repository;
+  let bigSha256: string;
   const source = () =>
     createFilesSource({ type: 'files', name: 'etc', path: sourceDir, include: [], exclude: [] });
 
@@ -62,7 +63,9 @@ describe('files source against a parent snapshot', () => {
     repoPath = join(tempFolder(), 'repo');
     sourceDir = tempFolder();
     await mkdir(join(sourceDir, 'sub'));
-    await writeFile(join(sourceDir, 'big.bin'), randomBytes(3 * 1024 * 1024));
+    const big = randomBytes(3 * 1024 * 1024);
+    bigSha256 = sha256(big);
+    await writeFile(join(sourceDir, 'big.bin'), big);
     await writeFile(join(sourceDir, 'sub', 'app.yaml'), 'port: 8080\n');
     await writeFile(join(sourceDir, 'app.log'), 'started\n');
     repo = await Repository.init(new LocalBackend(repoPath), TEST_PASSWORD);
@@ -79,9 +82,11 @@ describe('files source against a parent snapshot', () => {
     assert.deepEqual(second.read, ['app.log']);
     assert.deepEqual(second.reused, ['big.bin', 'sub/app.yaml']);
     assert.equal(second.stats.filesUnchanged, 2);
-    assert.equal(second.manifest.sha256['app.log'], sha256('started\nstopped\n'));
+    // Only big.bin is several blobs; the others' hashes are their blob ids.
+    assert.deepEqual(Object.keys(second.manifest.sha256), ['big.bin']);
+    assert.equal(second.manifest.sha256Omits, 'one-blob');
     assert.equal(second.manifest.sha256['big.bin'], first.manifest.sha256['big.bin']);
-    assert.equal(second.manifest.sha256['sub/app.yaml'], sha256('port: 8080\n'));
+    assert.equal(first.manifest.sha256['big.bin'], bigSha256);
     assert.equal(second.manifest.files, 3);
     assert.equal(second.manifest.bytes, first.manifest.bytes + 'stopped\n'.length);
   });
