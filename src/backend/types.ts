@@ -51,6 +51,12 @@ export interface LeftoverFile {
 export interface Backend {
   /** Location of the repository for messages: a path or a URL. */
   readonly location: string;
+  /**
+   * Bytes worth asking for in one ranged `load` when a reader may split a
+   * file into parts, as `check --read-data` does. Unset where each request is
+   * costly (a network backend), so readers load whole files.
+   */
+  readonly rangedReadBytes?: number;
   /** Creates the repository's folders; succeeds when they exist already. */
   create(): Promise<void>;
   /** Writes a file atomically; a file that exists is replaced. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
@@ -68,6 +68,34 @@ describe('Repository check', () => {
     const report = await repo.check({ readData: true });
     assert.equal(report.errors.length, 1);
     assert.equal(report.errors[0]?.file, pack);
+  });
+
+  it('reads a pack of several segments', async () => {
+    const repo = await Repository.init(new LocalBackend(join(root, 'segments')), TEST_PASSWORD);
+    // Eight blobs of 900 KB in one pack, so the pack is read in several segments.
+    const files = Object.fromEntries(
+      Array.from({ length: 8 }, (_, i) => [`f${i}.bin`, randomBytes(900_000)]),
+    );
+    await writeFlatSnapshot(repo, files);
+    const [pack] = packFiles(repo.backend.location).sort(
+      (a, b) =>
+        statSync(join(repo.backend.location, b)).size -
+        statSync(join(repo.backend.location, a)).size,
+    );
+    assert.ok(pack);
+    const full = join(repo.backend.location, pack);
+    assert.ok(statSync(full).size > 7_200_000, 'one pack holds every file');
+    assert.deepEqual(await repo.check({ readData: true }), { errors: [], warnings: [] });
+
+    // A byte in one of the last blobs, megabytes past the first segment.
+    const bytes = await readFile(full);
+    const at = bytes.length - 300_000;
+    bytes[at] = (bytes[at] ?? 0) ^ 0xff;
+    writeFileSync(full, bytes);
+    const report = await repo.check({ readData: true });
+    assert.equal(report.errors.length, 1);
+    assert.equal(report.errors[0]?.file, pack);
+    assert.match(report.errors[0]?.message ?? '', /contents do not match its name/);
   });
 
   it('warns about a sync-client conflict copy', async () => {

@@ -2,31 +2,37 @@
  * Repository check: structure (packs, index, snapshots and their trees) and,
  * with readData, every blob's content. Problems are collected, not thrown.
  */
-import { createHash } from 'node:crypto';
 import type { Backend, FileType } from '../backend/index.ts';
-import { open, openBlob, type MasterKey } from '../crypto/index.ts';
+import { masterKeyToBytes, open, type MasterKey } from '../crypto/index.ts';
 import { errorMessage } from '../errors/index.ts';
 import type { ProgressListener } from '../log/index.ts';
 import { isId } from './ids.ts';
 import { loadMasterIndex, type MasterIndex } from './master-index.ts';
 import { decodeHeader, headerStart, type PackedBlob } from './pack.ts';
+import { PackVerifyPool, type SegmentBlob } from './pack-verify-pool.ts';
 import { readAllSnapshots } from './snapshots.ts';
-import type { BlobOpener, BlobType, CheckProblem, CheckReport, Id } from './types.ts';
+import type { BlobType, CheckProblem, CheckReport, Id } from './types.ts';
 
 /** Repository access that check uses. */
 export interface CheckContext {
   backend: Backend;
   key: MasterKey;
   loadBlob(type: BlobType, id: Id): Promise<Buffer>;
-  /**
-   * Opens and verifies one blob elsewhere, such as on a worker pool (see
-   * `Repository.setBlobOpener`). Without it, blobs are opened on this thread.
-   */
-  openBlob?: BlobOpener;
 }
 
-/** Packs read and verified at once with readData, so reads overlap with verification. */
-const PACKS_IN_FLIGHT = 3;
+/**
+ * Bytes of a pack sent to a verifier worker at once with readData, used when
+ * the backend sets no `rangedReadBytes`. A network backend then loads each
+ * pack whole in one request. A segment contains whole blobs only, so a larger
+ * blob is sent alone.
+ */
+const SEGMENT_BYTES = Number.POSITIVE_INFINITY;
+
+/** Segments of one pack sent to its worker and not yet verified, so reading overlaps hashing. */
+const SEGMENTS_IN_FLIGHT = 2;
+
+/** Packs verified at once for each verifier worker, so a worker is busy while a pack is read. */
+const PACKS_PER_WORKER = 2;
 
 /** Returns a pack's path relative to the repository root. */
 export function packPath(id: string): string {
@@ -92,24 +98,33 @@ async function checkPacks(
   for (const { name, size } of await ctx.backend.list('data'))
     if (isId(name)) stored.set(name, size);
 
+  const pool = readData ? new PackVerifyPool(masterKeyToBytes(ctx.key)) : undefined;
   // Each job returns its pack's problem and warning, which are added in job
   // order, so the report reads the same however the reads interleave.
   const jobs: (() => Promise<PackOutcome>)[] = [];
   for (const { packId, blobs } of index.packs()) {
     const size = stored.get(packId);
     stored.delete(packId);
-    jobs.push(async () => ({ error: await checkPack(ctx, packId, size, blobs, readData) }));
+    jobs.push(async () => ({ error: await checkPack(ctx, pool, packId, size, blobs) }));
   }
   for (const [packId, size] of stored) {
     jobs.push(async () => {
-      const error = await checkPack(ctx, packId, size, undefined, readData);
+      const error = await checkPack(ctx, pool, packId, size, undefined);
       if (error) return { error };
       const file = packPath(packId);
       const message = `pack ${file} is not in any index (left by an interrupted run); it is unused and takes space`;
       return { warning: { file, message } };
     });
   }
-  for (const { error, warning } of await runBounded(jobs, readData ? PACKS_IN_FLIGHT : 1)) {
+  let outcomes: PackOutcome[];
+  try {
+    outcomes = await runBounded(jobs, pool ? pool.size * PACKS_PER_WORKER : 1);
+    // A crashed worker would otherwise show up as damage in every pack after it.
+    if (pool?.failed) throw pool.failed;
+  } finally {
+    await pool?.close();
+  }
+  for (const { error, warning } of outcomes) {
     if (error) report.errors.push(error);
     if (warning) report.warnings.push(warning);
   }
@@ -134,13 +149,16 @@ async function runBounded<T>(jobs: readonly (() => Promise<T>)[], limit: number)
   return results;
 }
 
-/** Checks one pack's size and header against the index, and with readData its blobs. */
+/**
+ * Checks one pack's size and header against the index, and, when a verifier
+ * pool is given (readData), the pack's SHA-256 and every blob.
+ */
 async function checkPack(
   ctx: CheckContext,
+  pool: PackVerifyPool | undefined,
   packId: Id,
   size: number | undefined,
   indexed: PackedBlob[] | undefined,
-  readData: boolean,
 ): Promise<CheckProblem | undefined> {
   const file = packPath(packId);
   const fail = (detail: string) => ({ file, message: `pack ${file}: ${detail}` });
@@ -153,14 +171,22 @@ async function checkPack(
     if (indexed && !sameBlobs(indexed, header.blobs)) {
       return fail('header does not match the index');
     }
-    if (readData) return await checkPackData(ctx, packId, header.blobs, fail);
+    if (pool) return await checkPackData(ctx, pool, packId, header, fail);
   } catch (err) {
     return fail(errorMessage(err));
   }
   return undefined;
 }
 
-async function readPackHeader(ctx: CheckContext, packId: Id, size: number) {
+/** A pack's decoded header, and its sealed bytes and last 4 bytes as read. */
+interface PackHeader {
+  start: number;
+  blobs: PackedBlob[];
+  sealed: Buffer;
+  tail: Buffer;
+}
+
+async function readPackHeader(ctx: CheckContext, packId: Id, size: number): Promise<PackHeader> {
   const tail = await ctx.backend.load(
     { type: 'data', name: packId },
     { offset: size - 4, length: 4 },
@@ -170,53 +196,90 @@ async function readPackHeader(ctx: CheckContext, packId: Id, size: number) {
     { type: 'data', name: packId },
     { offset: start, length: size - 4 - start },
   );
-  return { start, blobs: decodeHeader(open(ctx.key, sealed), packId) };
+  return { start, blobs: decodeHeader(open(ctx.key, sealed), packId), sealed, tail };
 }
 
+/**
+ * Reads a pack in segments and has one worker hash the whole file and open
+ * every blob, so at most SEGMENTS_IN_FLIGHT segments of it are in memory.
+ * The header's bytes were read already and are hashed last.
+ */
 async function checkPackData(
   ctx: CheckContext,
+  pool: PackVerifyPool,
   packId: Id,
-  blobs: PackedBlob[],
+  header: PackHeader,
   fail: (detail: string) => CheckProblem,
 ): Promise<CheckProblem | undefined> {
-  const bytes = await ctx.backend.load({ type: 'data', name: packId });
-  if (createHash('sha256').update(bytes).digest('hex') !== packId) {
+  const stream = pool.openPack();
+  const verified: Promise<string | undefined>[] = [];
+  let sha256: string;
+  try {
+    for (const segment of planSegments(header.blobs, ctx.backend.rangedReadBytes ?? SEGMENT_BYTES)) {
+      await verified[verified.length - SEGMENTS_IN_FLIGHT];
+      const range = { offset: segment.offset, length: segment.length };
+      const data = await ctx.backend.load({ type: 'data', name: packId }, range);
+      const problem = pool.segment(stream, data, segment.blobs);
+      // Awaited below. This handler keeps an earlier rejection from being unhandled.
+      problem.catch(() => {});
+      verified.push(problem);
+    }
+    verified.push(pool.segment(stream, Buffer.concat([header.sealed, header.tail]), []));
+  } finally {
+    sha256 = await pool.digest(stream);
+  }
+  if (sha256 !== packId) {
     return fail('contents do not match its name (the file was changed or damaged)');
   }
-  // Every blob of the pack is opened at once, so an opener with several
-  // workers keeps them all busy. The first problem in pack order is reported.
-  const problems = await Promise.all(blobs.map((blob) => checkBlob(ctx, bytes, blob)));
-  const problem = problems.find((detail) => detail !== undefined);
+  // The first problem in pack order is reported.
+  const problem = (await Promise.all(verified)).find((detail) => detail !== undefined);
   return problem === undefined ? undefined : fail(problem);
 }
 
-/** Opens one blob of a loaded pack and returns what is wrong with it, if anything. */
-async function checkBlob(ctx: CheckContext, pack: Buffer, blob: PackedBlob): Promise<string | undefined> {
-  const sealed = pack.subarray(blob.offset, blob.offset + blob.length);
-  const { id, uncompressedLength } = blob;
-  if (ctx.openBlob) {
-    // The opener checks the SHA-256 against the id itself and raises on a mismatch.
-    return ctx.openBlob({ sealed, uncompressedLength, id }).then(
-      () => undefined,
-      (err: unknown) => `${blob.type} blob ${id}: ${errorMessage(err)}`,
-    );
-  }
-  let plaintext: Buffer;
-  try {
-    plaintext = openBlob(ctx.key, sealed, uncompressedLength);
-  } catch (err) {
-    return `${blob.type} blob ${id}: ${errorMessage(err)}`;
-  }
-  if (createHash('sha256').update(plaintext).digest('hex') !== id) {
-    return `${blob.type} blob ${id} does not match its id`;
-  }
-  return undefined;
+/** A byte range of a pack and the blobs that lie wholly inside it. */
+interface Segment {
+  offset: number;
+  length: number;
+  blobs: SegmentBlob[];
 }
 
-function sameBlobs(a: PackedBlob[], b: PackedBlob[]): boolean {
-  const key = (x: PackedBlob) => `${x.type}${x.id}@${x.offset}+${x.length}/${x.uncompressedLength}`;
-  const right = new Set(b.map(key));
-  return a.every((x) => right.has(key(x)));
+/**
+ * Splits a pack's blob area into segments of up to `segmentBytes`. The blobs
+ * lie back to back from offset 0, as decodeHeader computes their offsets.
+ */
+function planSegments(blobs: readonly PackedBlob[], segmentBytes: number): Segment[] {
+  const segments: Segment[] = [];
+  let current: Segment | undefined;
+  for (const blob of blobs) {
+    if (!current || current.length + blob.length > segmentBytes) {
+      if (current) segments.push(current);
+      current = { offset: blob.offset, length: 0, blobs: [] };
+    }
+    const { type, id, length, uncompressedLength } = blob;
+    const entry: SegmentBlob = { type, id, start: current.length, length };
+    if (uncompressedLength !== undefined) entry.uncompressedLength = uncompressedLength;
+    current.blobs.push(entry);
+    current.length += length;
+  }
+  if (current) segments.push(current);
+  return segments;
+}
+
+/** Tells whether every blob in `indexed` appears in `header` with the same offset and fields. */
+function sameBlobs(indexed: readonly PackedBlob[], header: readonly PackedBlob[]): boolean {
+  // Offsets are unique within a pack, so they key the header's blobs without building strings.
+  const byOffset = new Map<number, PackedBlob>();
+  for (const blob of header) byOffset.set(blob.offset, blob);
+  return indexed.every((blob) => {
+    const match = byOffset.get(blob.offset);
+    return (
+      match !== undefined &&
+      match.type === blob.type &&
+      match.id === blob.id &&
+      match.length === blob.length &&
+      match.uncompressedLength === blob.uncompressedLength
+    );
+  });
 }
 
 interface TreeJson {

@@ -327,16 +327,11 @@ export class Repository {
   }
 
   /**
-   * Checks the repository's structure and, with readData, every blob. Blobs
-   * are opened through the blob opener when one is set.
+   * Checks the repository's structure and, with readData, every blob, which
+   * check opens on worker threads of its own.
    */
   async check(opts: CheckOptions = {}): Promise<CheckReport> {
-    const ctx = {
-      backend: this.backend,
-      key: this.key,
-      loadBlob: this.loadBlob.bind(this),
-      openBlob: this.blobOpener,
-    };
+    const ctx = { backend: this.backend, key: this.key, loadBlob: this.loadBlob.bind(this) };
     return checkRepository(ctx, opts.readData ?? false, opts.onEvent ?? this.onEvent);
   }
 

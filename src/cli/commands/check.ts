@@ -1,5 +1,4 @@
 /** `check`: verifies the repository's structure and, with --read-data, every byte. */
-import { BlobWorkerPool } from '../../archiver/index.ts';
 import { openRepository } from '../context.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_WARNINGS } from '../exit-codes.ts';
@@ -11,15 +10,7 @@ export async function runCheck(ctx: CommandContext, readData: boolean): Promise<
   // Exclusive, as restic's check: a running backup's new packs and temporary
   // files would otherwise be reported as left by an interrupted run.
   const lock = await repo.lock({ exclusive: true });
-  // With --read-data, blobs are decrypted, decompressed and hashed on one
-  // worker per core instead of all on this thread.
-  const pool = readData
-    ? new BlobWorkerPool({ keyBytes: repo.masterKeyBytes(), compression: repo.compression })
-    : undefined;
-  if (pool)
-    repo.setBlobOpener(({ sealed, uncompressedLength, id }) =>
-      pool.open(sealed, uncompressedLength, id),
-    );
+  // With --read-data, the check verifies packs on worker threads of its own.
   try {
     const report = await repo.check({ readData, onEvent: ctx.progress.listener });
     ctx.progress.done();
@@ -33,8 +24,6 @@ export async function runCheck(ctx: CommandContext, readData: boolean): Promise<
     if (report.errors.length > 0) return EXIT_FAILURE;
     return report.warnings.length > 0 ? EXIT_WARNINGS : EXIT_OK;
   } finally {
-    repo.setBlobOpener(undefined);
-    await pool?.close();
     await lock.release();
   }
 }
