@@ -5,10 +5,10 @@
  * no chunk is copied between threads.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, openSync, readSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { masterKeyFromBytes, openBlob, releaseBuffer, sealBlob } from '../crypto/index.ts';
-import type { ReadFileOutcome, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.ts';
+import type { FileTarget, OpenWriteReply, ReadFileOutcome, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 const init = workerData as WorkerInit;
 const key = masterKeyFromBytes(new Uint8Array(init.keyBytes));
@@ -70,6 +70,14 @@ function handle(request: Exclude<WorkerRequest, { op: 'exit' }>): WorkerReply {
       return joinPack(taskId, request.parts);
     case 'readFile':
       return { op: 'readFile', taskId, outcome: readFile(request.path, request.listedSize) };
+    case 'openWrite': {
+      const sealed = new Uint8Array(request.sealed);
+      const plaintext = openVerified(sealed, request.uncompressedLength, request.id);
+      releaseBuffer(sealed);
+      const reply = writeNewFile(taskId, request.file, plaintext);
+      releaseBuffer(plaintext);
+      return reply;
+    }
     case 'open': {
       const sealed = new Uint8Array(request.sealed);
       const plaintext = openBlob(key, sealed, request.uncompressedLength);
@@ -166,4 +174,51 @@ function failedOutcome(during: 'open' | 'read', err: unknown): ReadFileOutcome {
   const { code, syscall, message } = err as NodeJS.ErrnoException;
   if (typeof code !== 'string') throw err;
   return { kind: 'failed', during, code, syscall: syscall ?? during, message };
+}
+
+/** Opens a sealed blob and throws when its SHA-256 is not `id`. */
+function openVerified(sealed: Uint8Array, uncompressedLength: number | undefined, id: string): Buffer {
+  const plaintext = openBlob(key, sealed, uncompressedLength);
+  if (createHash('sha256').update(plaintext).digest('hex') !== id) {
+    throw new Error('its contents do not match its id');
+  }
+  return plaintext;
+}
+
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/**
+ * Creates `file` with `plaintext` and sets its owner, mode and times, with
+ * synchronous calls that block only this worker. A failed call is returned,
+ * not thrown, and leaves what was written in place, as the main thread's
+ * write does.
+ */
+function writeNewFile(taskId: number, file: FileTarget, plaintext: Uint8Array): OpenWriteReply {
+  let fd: number;
+  try {
+    fd = openSync(file.path, WRITE_FLAGS, 0o600);
+  } catch (err) {
+    return { op: 'openWrite', taskId, failed: failedCall('open', err) };
+  }
+  try {
+    // write(2) may write fewer bytes than requested, so the rest is written again.
+    for (let offset = 0; offset < plaintext.length; ) {
+      offset += writeSync(fd, plaintext, offset, plaintext.length - offset);
+    }
+    // chown(2) clears setuid and setgid, so the mode is set after the owner.
+    if (file.uid !== undefined && file.gid !== undefined) fchownSync(fd, file.uid, file.gid);
+    fchmodSync(fd, file.mode);
+    futimesSync(fd, new Date(file.atimeMillis), new Date(file.mtimeMillis));
+    return { op: 'openWrite', taskId };
+  } catch (err) {
+    return { op: 'openWrite', taskId, failed: failedCall('write', err) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function failedCall(syscall: string, err: unknown): { code: string; syscall: string; message: string } {
+  const error = err as NodeJS.ErrnoException;
+  if (typeof error.code !== 'string') throw err;
+  return { code: error.code, syscall: error.syscall ?? syscall, message: error.message };
 }

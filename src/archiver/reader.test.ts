@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { cp, mkdir, open, readdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, open, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalBackend } from '../backend/index.ts';
@@ -140,4 +140,95 @@ describe('RepositorySnapshotReader', () => {
       return true;
     });
   });
+
+  describe('writeOneBlobFile', () => {
+    const prefix = () => source.split('/').filter(Boolean);
+    const target = (path: string, mode = 0o640) => ({
+      path,
+      mode,
+      atimeMillis: Date.UTC(2024, 0, 2, 3, 4, 5, 678),
+      mtimeMillis: Date.UTC(2023, 5, 6, 7, 8, 9, 123),
+    });
+
+    it('writes bytes, mode and times on a worker', async () => {
+      const reader = await RepositorySnapshotReader.open(repo, snapshotId);
+      const node = await reader.lookup([...prefix(), 'sub', 'deeper', 'small.txt']);
+      assert.ok(node, 'small.txt is missing');
+      const path = join(tempFolder(), 'small.txt');
+      assert.equal(await reader.writeOneBlobFile(node, target(path)), true);
+      // Stat before reading, which may move the access time.
+      const stats = await stat(path);
+      assert.equal(stats.mode & 0o7777, 0o640);
+      assert.equal(stats.mtime.getTime(), Date.UTC(2023, 5, 6, 7, 8, 9, 123));
+      assert.equal(stats.atime.getTime(), Date.UTC(2024, 0, 2, 3, 4, 5, 678));
+      assert.deepEqual(await readFile(path), files.get('sub/deeper/small.txt'));
+    });
+
+    it('leaves a file of several blobs to the caller', async () => {
+      const reader = await RepositorySnapshotReader.open(repo, snapshotId);
+      const node = await reader.lookup([...prefix(), 'large.bin']);
+      assert.ok(node?.content, 'large.bin has content');
+      assert.ok(node.content.length > 1, `large.bin has ${node.content.length} blobs`);
+      const folder = tempFolder();
+      assert.equal(await reader.writeOneBlobFile(node, target(join(folder, 'large.bin'))), false);
+      assert.deepEqual(await readdir(folder), []);
+    });
+
+    it('raises the system error of a failed write', async () => {
+      const reader = await RepositorySnapshotReader.open(repo, snapshotId);
+      const node = await reader.lookup([...prefix(), 'sub', 'deeper', 'small.txt']);
+      assert.ok(node, 'small.txt is missing');
+      const path = join(tempFolder(), 'existing.txt');
+      await writeFile(path, 'keep me');
+      await assert.rejects(reader.writeOneBlobFile(node, target(path)), (err: NodeJS.ErrnoException) => {
+        assert.equal(err.code, 'EEXIST');
+        assert.equal(err.syscall, 'open');
+        assert.equal(err.path, path);
+        return true;
+      });
+      assert.equal(await readFile(path, 'utf8'), 'keep me');
+    });
+
+    it('rejects a damaged blob and writes nothing', async () => {
+      const copy = join(tempFolder(), 'repo');
+      await cp(repoPath, copy, { recursive: true });
+      const reader = await RepositorySnapshotReader.open(repo, snapshotId);
+      const node = await reader.lookup([...prefix(), 'sub', 'deeper', 'small.txt']);
+      assert.ok(node?.content, 'small.txt has content');
+      assert.equal(node.content.length, 1);
+      await damageBlob(copy, node.content[0]!);
+
+      const damaged = await Repository.open(new LocalBackend(copy), TEST_PASSWORD);
+      const damagedReader = await RepositorySnapshotReader.open(damaged, snapshotId);
+      const folder = tempFolder();
+      const writing = damagedReader.writeOneBlobFile(node, target(join(folder, 'small.txt')));
+      await assert.rejects(writing, (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'ERR_REPO_CORRUPT');
+        assert.match(err.message, /cannot be opened: blob worker task failed: ciphertext verification failed/);
+        return true;
+      });
+      assert.deepEqual(await readdir(folder), []);
+    });
+  });
 });
+
+interface ResticIndex {
+  packs: { id: string; blobs: { id: string; offset: number; length: number }[] }[];
+}
+
+/** Flips bytes in the middle of data blob `blobId` in the pack that restic's index places it in. */
+async function damageBlob(repoPath: string, blobId: string): Promise<void> {
+  for (const indexId of resticOk(repoPath, ['list', 'index']).trim().split('\n')) {
+    const index = JSON.parse(resticOk(repoPath, ['cat', 'index', indexId])) as ResticIndex;
+    for (const pack of index.packs) {
+      const blob = pack.blobs.find((b) => b.id === blobId);
+      if (blob === undefined) continue;
+      const file = await open(join(repoPath, 'data', pack.id.slice(0, 2), pack.id), 'r+');
+      await file.write(Buffer.from([0xff, 0x00, 0xff]), 0, 3, blob.offset + Math.floor(blob.length / 2));
+      await file.close();
+      return;
+    }
+  }
+  throw new Error(`blob ${blobId} is in no index of ${repoPath}`);
+}
+

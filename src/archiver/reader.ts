@@ -3,6 +3,7 @@
  * each tree blob once while it stays in a small cache, and streams file
  * contents blob by blob with a few blobs loaded ahead in parallel.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Readable } from 'node:stream';
 import { BackupError } from '../errors/index.ts';
 import type { SnapshotJson } from '../repository/index.ts';
@@ -12,6 +13,7 @@ import { pathError } from './dir-tree.ts';
 import { parseGoTime } from './go-format.ts';
 import { decodeTree } from './tree.ts';
 import { BlobWorkerPool } from './worker-pool.ts';
+import type { FileTarget } from './worker-protocol.ts';
 
 /** Options of a RepositorySnapshotReader. */
 export interface SnapshotReaderOptions {
@@ -29,6 +31,22 @@ type ReaderRepository = Pick<ArchiverRepository, 'loadBlob' | 'loadSnapshot'> &
  * the process alive while idle, so a pool is never closed.
  */
 const openerPools = new WeakMap<object, BlobWorkerPool>();
+
+/** A file that `writeOneBlobFile` passes to the blob opener, and the outcome of writing it. */
+interface FileWrite {
+  file: FileTarget;
+  written: boolean;
+  error?: NodeJS.ErrnoException;
+}
+
+/**
+ * The file write of the `loadBlob` call running in this async context.
+ * `Repository.loadBlob` hands its blob opener only the sealed blob, so the
+ * file to write reaches the opener this way.
+ */
+const fileWrites = new AsyncLocalStorage<FileWrite>();
+
+const NO_BYTES = Buffer.alloc(0);
 
 /** Reads one snapshot of a Repository. */
 export class RepositorySnapshotReader implements SnapshotReader {
@@ -106,20 +124,48 @@ export class RepositorySnapshotReader implements SnapshotReader {
   }
 
   /**
+   * Writes a file node of exactly one blob into the new file `file.path` on a
+   * worker thread, which opens and verifies the blob, creates the file with
+   * O_EXCL and O_NOFOLLOW, and sets its owner, mode and times. The file's
+   * SHA-256 is then the blob's id. Resolves to false, having written
+   * nothing, for other nodes and when blobs cannot be opened on workers; the
+   * caller then streams the file from `openFile`. A damaged blob raises
+   * ERR_REPO_CORRUPT, and a failed file-system call raises its system error.
+   */
+  async writeOneBlobFile(node: TreeNode, file: FileTarget): Promise<boolean> {
+    const content = node.content ?? [];
+    if (node.type !== 'file' || content.length !== 1 || !this.openBlobsOnWorkers()) return false;
+    const write: FileWrite = { file, written: false };
+    await fileWrites.run(write, () => this.repo.loadBlob('data', content[0]!));
+    if (write.error !== undefined) throw write.error;
+    // False when another blob opener replaced this reader's; the blob's plaintext is then dropped.
+    return write.written;
+  }
+
+  /**
    * Has the repository open and verify loaded blobs on worker threads, so
    * that the blobs loaded ahead are decrypted, decompressed and hashed on
-   * every core instead of all on this thread.
+   * every core instead of all on this thread. Returns whether this reader's
+   * pool opens the repository's blobs.
    */
-  private openBlobsOnWorkers(): void {
+  private openBlobsOnWorkers(): boolean {
     const { repo } = this;
-    if (!repo.setBlobOpener || !repo.masterKeyBytes || openerPools.has(repo)) return;
+    if (!repo.setBlobOpener || !repo.masterKeyBytes) return false;
+    if (openerPools.has(repo)) return true;
     const pool = new BlobWorkerPool({
       keyBytes: repo.masterKeyBytes(),
       compression: repo.compression ?? true,
       unrefWhenIdle: true,
     });
     openerPools.set(repo, pool);
-    repo.setBlobOpener(({ sealed, uncompressedLength, id }) => pool.open(sealed, uncompressedLength, id));
+    repo.setBlobOpener(async ({ sealed, uncompressedLength, id }) => {
+      const write = fileWrites.getStore();
+      if (write === undefined) return pool.open(sealed, uncompressedLength, id);
+      write.error = await pool.openAndWrite(sealed, uncompressedLength, id, write.file);
+      write.written = write.error === undefined;
+      return NO_BYTES;
+    });
+    return true;
   }
 
   private async *blobs(ids: readonly string[]): AsyncGenerator<Buffer> {

@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { LocalFileStats } from '../snapshot/index.ts';
-import type { WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.ts';
+import type { FileTarget, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 /** Options of a BlobWorkerPool. */
 export interface WorkerPoolOptions {
@@ -173,6 +173,31 @@ export class BlobWorkerPool {
     const reply = await this.run(request, [data]);
     if (reply.op !== 'open') throw new Error(`blob worker sent ${reply.op} for an open task`);
     return Buffer.from(reply.plaintext);
+  }
+
+  /**
+   * Opens a sealed blob, checks its SHA-256 against `id` and writes its
+   * plaintext into the new file `file` on a worker; `sealed` moves there.
+   * Rejects when the blob cannot be opened, but resolves to the system error
+   * of a failed file-system call, with its code, syscall and path.
+   */
+  async openAndWrite(
+    sealed: Buffer,
+    uncompressedLength: number | undefined,
+    id: string,
+    file: FileTarget,
+  ): Promise<NodeJS.ErrnoException | undefined> {
+    const data = transferable(sealed);
+    const taskId = this.nextTaskId++;
+    const request: WorkerRequest = { op: 'openWrite', taskId, sealed: data, uncompressedLength, id, file };
+    const reply = await this.run(request, [data]);
+    if (reply.op !== 'openWrite') throw new Error(`blob worker sent ${reply.op} for an openWrite task`);
+    if (reply.failed === undefined) return undefined;
+    const error: NodeJS.ErrnoException = new Error(reply.failed.message);
+    error.code = reply.failed.code;
+    error.syscall = reply.failed.syscall;
+    error.path = file.path;
+    return error;
   }
 
   /**

@@ -26,6 +26,7 @@ export type WorkerRequest =
   | { op: 'pack'; taskId: number; parts: ArrayBuffer[] }
   | { op: 'open'; taskId: number; sealed: ArrayBuffer; uncompressedLength?: number; id: string }
   | { op: 'readFile'; taskId: number; path: string; listedSize: number }
+  | OpenWriteRequest
   | { op: 'exit'; taskId: number };
 
 /**
@@ -48,4 +49,45 @@ export type WorkerReply =
   | { op: 'pack'; taskId: number; bytes: ArrayBuffer; id: string }
   | { op: 'open'; taskId: number; plaintext: ArrayBuffer }
   | { op: 'readFile'; taskId: number; outcome: ReadFileOutcome }
+  | OpenWriteReply
   | { op: 'error'; taskId: number; message: string };
+
+/**
+ * A new file that a worker creates with a blob's plaintext: opened with
+ * O_EXCL, O_NOFOLLOW and mode 0600, then given its owner, mode and times.
+ */
+export interface FileTarget {
+  /** Absolute path of a file that must not exist yet. */
+  path: string;
+  /** Permission bits with setuid, setgid and sticky, set after the owner because chown(2) clears them. */
+  mode: number;
+  /** Owner and group, set only when both are given. */
+  uid?: number;
+  gid?: number;
+  atimeMillis: number;
+  mtimeMillis: number;
+}
+
+/**
+ * `openWrite` opens and verifies a blob like `open`, then writes its
+ * plaintext into a new file on the worker, so the plaintext never returns.
+ */
+export interface OpenWriteRequest {
+  op: 'openWrite';
+  taskId: number;
+  sealed: ArrayBuffer;
+  uncompressedLength?: number;
+  id: string;
+  file: FileTarget;
+}
+
+/**
+ * The outcome of `openWrite`. A blob that cannot be opened is an `error`
+ * reply, but a failed file-system call is `failed` here, so that the caller
+ * can tell a damaged repository from a target it cannot write.
+ */
+export interface OpenWriteReply {
+  op: 'openWrite';
+  taskId: number;
+  failed?: { code: string; syscall: string; message: string };
+}

@@ -1,3 +1,4 @@
 /** The restore of a `files` source's folder. */
 export { restoreFiles, type FilesRestoreOptions } from './restore-files.ts';
 export { unsafeNameReason } from './plan.ts';
+export type { OneBlobFile, OneBlobFileWriter } from './write-nodes.ts';

@@ -21,6 +21,27 @@ export interface WriteOptions {
   force: boolean;
   /** Set uid and gid, which only root may do. */
   setOwner: boolean;
+  /** Writes files of one blob on worker threads; without it every file is streamed. */
+  oneBlobWriter?: OneBlobFileWriter;
+}
+
+/** A new file of one blob's bytes, with the metadata to set on it. */
+export interface OneBlobFile {
+  path: string;
+  mode: number;
+  uid?: number;
+  gid?: number;
+  atimeMillis: number;
+  mtimeMillis: number;
+}
+
+/**
+ * Writes a file node of one blob into a new file, such as
+ * RepositorySnapshotReader on its worker threads. Resolves to false, having
+ * written nothing, when it cannot write that node.
+ */
+export interface OneBlobFileWriter {
+  writeOneBlobFile(node: TreeNode, file: OneBlobFile): Promise<boolean>;
 }
 
 /**
@@ -62,6 +83,8 @@ export async function writeFile(
   options: WriteOptions,
 ): Promise<string> {
   if (options.force) await removeExisting(absolutePath);
+  const oneBlobId = await writeOneBlob(absolutePath, node, options);
+  if (oneBlobId !== undefined) return oneBlobId;
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
   const handle = await open(absolutePath, flags, 0o600).catch((err: unknown) => {
     throw writeFailed(absolutePath, err);
@@ -80,6 +103,29 @@ export async function writeFile(
     throw isBackupError(err) || systemCode(err) === undefined ? err : writeFailed(absolutePath, err);
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Has `options.oneBlobWriter` write a file of one blob, and returns the
+ * file's SHA-256, which is the blob's id because the writer checks the
+ * blob's bytes against it. Returns undefined when the file is left to the caller.
+ */
+async function writeOneBlob(absolutePath: string, node: TreeNode, options: WriteOptions): Promise<string | undefined> {
+  const blobId = node.content?.length === 1 ? node.content[0] : undefined;
+  if (options.oneBlobWriter === undefined || blobId === undefined) return undefined;
+  const setOwner = options.setOwner && node.uid !== undefined && node.gid !== undefined;
+  const file: OneBlobFile = {
+    path: absolutePath,
+    mode: node.mode & 0o7777,
+    ...(setOwner ? { uid: node.uid, gid: node.gid } : {}),
+    atimeMillis: (node.atime ?? node.mtime).getTime(),
+    mtimeMillis: node.mtime.getTime(),
+  };
+  try {
+    return (await options.oneBlobWriter.writeOneBlobFile(node, file)) ? blobId : undefined;
+  } catch (err) {
+    throw isBackupError(err) || systemCode(err) === undefined ? err : writeFailed(absolutePath, err);
   }
 }
 
