@@ -45,8 +45,14 @@ export async function beginExportedSnapshot(client: pg.Client): Promise<string> 
   return name;
 }
 
-/** Reads the inventory inside the transaction that beginExportedSnapshot opened. */
+/**
+ * Reads the inventory inside the transaction that beginExportedSnapshot
+ * opened. It may run while pg_dump reads in the same snapshot.
+ */
 export async function readInventory(client: pg.Client): Promise<DatabaseInventory> {
+  // The counts run while pg_dump reads the same tables, so parallel workers
+  // would only take CPU from the dump.
+  await client.query('SET LOCAL max_parallel_workers_per_gather = 0');
   const extensions = await readExtensions(client);
   return {
     databaseOwner: await readDatabaseOwner(client),
@@ -98,17 +104,27 @@ export async function listUserTables(client: pg.Client): Promise<TableName[]> {
   return result.rows;
 }
 
-/** Counts each table's rows exactly with count(*), keyed "schema.table". */
+/** Maximum number of tables counted by one query, each adding about 100 bytes of SQL. */
+const COUNT_BATCH_TABLES = 100;
+
+/**
+ * Counts each table's rows exactly with count(*), keyed "schema.table". One
+ * query counts up to COUNT_BATCH_TABLES tables, to save a round trip for each.
+ */
 export async function countRows(
   client: pg.Client,
   tables: readonly TableName[],
 ): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
-  for (const { schema, table } of tables) {
-    const result = await client.query<{ count: string }>(
-      `SELECT count(*) AS count FROM ${quoteIdent(schema)}.${quoteIdent(table)}`,
-    );
-    counts[`${schema}.${table}`] = Number(result.rows[0]?.count ?? 0);
+  for (let start = 0; start < tables.length; start += COUNT_BATCH_TABLES) {
+    const batch = tables.slice(start, start + COUNT_BATCH_TABLES);
+    const selects = batch.map(({ schema, table }, i) =>
+      `SELECT ${i} AS i, count(*) AS count FROM ${quoteIdent(schema)}.${quoteIdent(table)}`);
+    const result = await client.query<{ i: number; count: string }>(selects.join(' UNION ALL '));
+    for (const row of result.rows) {
+      const name = batch[row.i];
+      if (name) counts[`${name.schema}.${name.table}`] = Number(row.count);
+    }
   }
   return counts;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pipeline } from 'node:stream/promises';
@@ -135,6 +136,46 @@ describe('createPostgresSource', () => {
     });
   });
 
+  it('records pg_dump itself as the command', async () => {
+    const manifest = (await createPostgresSource({ ...config, globals: false }).backup(
+      contextFor(new MemorySnapshot()),
+    )) as PostgresManifest;
+
+    assert.equal(manifest.dump.command[0], join(cluster.binDir, 'pg_dump'));
+    assert.equal(manifest.dump.command.some((arg) => arg.includes('stdbuf')), false);
+  });
+
+  it('stops pg_dump when pg_dumpall fails', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'bgapp-stand-ins-'));
+    const pidFile = join(folder, 'pg_dump.pid');
+    try {
+      // pg_dump writes a header and then waits, as on a large table. exec
+      // keeps the PID, so the file names the process that must be stopped.
+      await standIn(folder, 'pg_dump', [
+        'if [ "$1" = "--version" ]; then exec /usr/lib/postgresql/15/bin/pg_dump --version; fi',
+        `echo $$ > ${pidFile}`,
+        "printf 'PGDMP'",
+        'exec sleep 60',
+      ]);
+      await standIn(folder, 'pg_dumpall', ['sleep 0.5', 'echo "stand-in: permission denied" >&2',
+        'exit 1']);
+      const source = createPostgresSource({ ...config, bin_dir: undefined },
+        { env: envWithPath(folder) });
+      const started = Date.now();
+
+      await assert.rejects(source.backup(contextFor(new MemorySnapshot())), (err) => {
+        assert.ok(isBackupError(err, 'ERR_PG_DUMP_FAILED'));
+        assert.match(err.message, /pg_dumpall --globals-only exited with status 1/);
+        return true;
+      });
+      assert.ok(Date.now() - started < 30_000, 'the backup did not wait for pg_dump to end');
+      const pid = Number(await readFile(pidFile, 'utf8'));
+      assert.equal(isRunning(pid), false, `pg_dump stand-in ${pid} was stopped`);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
   it('fails with ERR_PG_CONNECT when the server is unreachable', async () => {
     const port = cluster.port === 1 ? 2 : 1;
     const url = `postgres://postgres:pw-not-for-logs@127.0.0.1:${port}/geo`;
@@ -197,9 +238,12 @@ describe('createPostgresSource', () => {
     const manifest = (await source.backup(contextFor(snapshot))) as PostgresManifest;
 
     const calls = (await readFile(log, 'utf8')).trim().split('\n');
+    assert.equal(calls.length, 3);
     assert.equal(calls[0], 'exec bgapp-postgis pg_dump --version');
-    assert.match(calls[1] ?? '', /^exec -i bgapp-postgis pg_dump --format=custom /);
-    assert.match(calls[2] ?? '', /^exec -i bgapp-postgis pg_dumpall --globals-only /);
+    // pg_dump and pg_dumpall run at the same time, so either may start first.
+    const dumps = calls.slice(1).sort();
+    assert.match(dumps[0] ?? '', /^exec -i bgapp-postgis pg_dump --format=custom /);
+    assert.match(dumps[1] ?? '', /^exec -i bgapp-postgis pg_dumpall --globals-only /);
     assert.deepEqual(manifest.dump.command.slice(0, 5), [
       'docker', 'exec', '-i', 'bgapp-postgis', 'pg_dump',
     ]);
@@ -224,4 +268,19 @@ async function restoreWithPgRestore(
   const exited = new Promise((resolve) => child.on('close', resolve));
   await pipeline(snapshot.openFile(node), child.stdin);
   assert.equal(await exited, 0);
+}
+
+async function standIn(folder: string, name: string, lines: string[]): Promise<void> {
+  const file = join(folder, name);
+  await writeFile(file, ['#!/bin/sh', ...lines, ''].join('\n'));
+  await chmod(file, 0o755);
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

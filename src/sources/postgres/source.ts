@@ -1,7 +1,7 @@
 /**
- * The `postgres` source: counts rows in an exported snapshot, then streams a
- * custom-format pg_dump taken in that same snapshot, and the cluster's roles
- * from pg_dumpall --globals-only, into the snapshot.
+ * The `postgres` source: exports a snapshot, then at the same time counts
+ * rows in it, streams a custom-format pg_dump taken in that same snapshot,
+ * and streams the cluster's roles from pg_dumpall --globals-only.
  */
 import type pg from 'pg';
 import { BackupError, errorMessage } from '../../errors/index.ts';
@@ -18,15 +18,20 @@ import {
   beginExportedSnapshot,
   readInventory,
   readServerVersion,
+  type DatabaseInventory,
   type ServerVersion,
 } from './inventory.ts';
 import {
   commandLine,
+  DUMP_OUTPUT_BUFFER_BYTES,
   parseVersionOutput,
   pgCommand,
   pgConnectedCommand,
   runCommand,
   serverMajor,
+  withOutputBuffer,
+  type CommandResult,
+  type PgCommand,
   type PgToolOptions,
   type PgVersion,
 } from './tools.ts';
@@ -67,21 +72,26 @@ async function backupPostgres(
   const logger = ctx.logger.child({ source: config.name, database: target.database });
   ctx.onEvent({ type: 'source-start', source: config.name });
 
+  const versionOutput = runPgDumpVersion(tools, ctx.signal);
+  // A failed connection throws before this promise is awaited, so its rejection is handled here.
+  versionOutput.catch(() => {});
   const client = await connectPostgres(config.url);
   try {
     const server = await readServerVersion(client);
-    const pgDumpVersion = await checkPgDumpVersion(tools, server, config.name, ctx.signal);
+    const pgDumpVersion = checkPgDumpVersion(await versionOutput, server, config.name);
     logger.info({ server: server.text, pgDump: pgDumpVersion.text }, 'postgres versions checked');
 
     const exportedSnapshot = await beginExportedSnapshot(client);
-    const inventory = await readInventory(client);
     const meta: NodeMeta = { mode: 0o600, mtime: readAt };
-    const dump = await dumpDatabase(target, tools, exportedSnapshot, meta, ctx);
+    const { inventory, dump, globals } = await readConcurrently(ctx, (signal) => ({
+      inventory: readInventory(client),
+      dump: dumpDatabase(target, tools, exportedSnapshot, meta, ctx, signal),
+      globals: config.globals ? dumpGlobals(target, tools, meta, ctx, signal) : null,
+    }));
     await client.query('COMMIT');
     const tables = Object.keys(inventory.rowCounts).length;
     logger.info({ bytes: dump.bytes, tables }, 'dump stored');
 
-    const globals = config.globals ? await dumpGlobals(target, tools, meta, ctx) : null;
     ctx.onEvent({ type: 'source-done', source: config.name });
     return {
       type: 'postgres',
@@ -102,22 +112,70 @@ async function backupPostgres(
   }
 }
 
-/** Fails with ERR_PG_DUMP_TOO_OLD when pg_dump's major version is older than the server's. */
-async function checkPgDumpVersion(
+/** The three reads of a backup that run at the same time. */
+interface ConcurrentReads {
+  inventory: Promise<DatabaseInventory>;
+  dump: Promise<PostgresManifest['dump']>;
+  globals: Promise<PostgresManifest['globals']> | null;
+}
+
+/**
+ * Runs the row counts, pg_dump and pg_dumpall at the same time, because each
+ * waits on a different process. The counts still see exactly the dump's rows:
+ * they run in the transaction whose snapshot pg_dump imports. When one read
+ * fails, the signal stops the programs still running, and that first error
+ * is thrown once every read has settled.
+ */
+async function readConcurrently(
+  ctx: SourceBackupContext,
+  start: (signal: AbortSignal) => ConcurrentReads,
+): Promise<{
+  inventory: DatabaseInventory;
+  dump: PostgresManifest['dump'];
+  globals: PostgresManifest['globals'];
+}> {
+  const controller = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, controller.signal]);
+  const reads = start(signal);
+  // The first failure is the cause, and the reads it stops then fail with an AbortError.
+  let firstFailure: { reason: unknown } | undefined;
+  const all = [reads.inventory, reads.dump, reads.globals];
+  for (const read of all) {
+    read?.catch((reason: unknown) => {
+      firstFailure ??= { reason };
+      controller.abort();
+    });
+  }
+  await Promise.allSettled(all);
+  if (firstFailure) throw firstFailure.reason;
+  return {
+    inventory: await reads.inventory,
+    dump: await reads.dump,
+    globals: reads.globals === null ? null : await reads.globals,
+  };
+}
+
+/** Runs `pg_dump --version`, failing with ERR_PG_DUMP_FAILED when it cannot be started. */
+async function runPgDumpVersion(
   tools: PgToolOptions,
-  server: ServerVersion,
-  sourceName: string,
   signal: AbortSignal,
-): Promise<PgVersion> {
+): Promise<{ cmd: PgCommand; output: CommandResult }> {
   const cmd = pgCommand('pg_dump', ['--version'], tools);
-  let output;
   try {
-    output = await runCommand(cmd, signal);
+    return { cmd, output: await runCommand(cmd, signal) };
   } catch (err) {
     const message = `cannot run ${commandLine(cmd).join(' ')}: ${errorMessage(err)}; ` +
       'install the PostgreSQL client programs or set bin_dir';
     throw new BackupError('ERR_PG_DUMP_FAILED', message, { cause: err });
   }
+}
+
+/** Fails with ERR_PG_DUMP_TOO_OLD when pg_dump's major version is older than the server's. */
+function checkPgDumpVersion(
+  { cmd, output }: { cmd: PgCommand; output: CommandResult },
+  server: ServerVersion,
+  sourceName: string,
+): PgVersion {
   const version = parseVersionOutput(output.stdout);
   if (output.code !== 0 || version === undefined) {
     throw new BackupError('ERR_PG_DUMP_FAILED', `${commandLine(cmd).join(' ')} failed with ` +
@@ -138,13 +196,15 @@ async function dumpDatabase(
   exportedSnapshot: string,
   meta: NodeMeta,
   ctx: SourceBackupContext,
+  signal: AbortSignal,
 ): Promise<PostgresManifest['dump']> {
   // Uncompressed (-Z0) so that unchanged tables deduplicate; the repository
   // compresses every blob. Large objects are in a whole-database dump by default.
   const args = ['--format=custom', '--compress=0', `--snapshot=${exportedSnapshot}`];
   const cmd = pgConnectedCommand('pg_dump', args, target, tools);
   const path = `${target.database}.dump`;
-  const output = await runToFile(cmd, path, meta, ctx, 'ERR_PG_DUMP_FAILED');
+  const buffered = await withOutputBuffer(cmd, DUMP_OUTPUT_BUFFER_BYTES);
+  const output = await runToFile(buffered, path, meta, ctx, signal);
 
   if (output.exitCode !== 0) {
     throw new BackupError('ERR_PG_DUMP_FAILED', `pg_dump of database "${target.database}" ` +
@@ -164,9 +224,10 @@ async function dumpGlobals(
   tools: PgToolOptions,
   meta: NodeMeta,
   ctx: SourceBackupContext,
+  signal: AbortSignal,
 ): Promise<PostgresManifest['globals']> {
   const cmd = pgConnectedCommand('pg_dumpall', ['--globals-only'], target, tools);
-  const output = await runToFile(cmd, GLOBALS_FILE, meta, ctx, 'ERR_PG_DUMP_FAILED');
+  const output = await runToFile(cmd, GLOBALS_FILE, meta, ctx, signal);
   if (output.exitCode !== 0) {
     throw new BackupError('ERR_PG_DUMP_FAILED', `pg_dumpall --globals-only exited with status ` +
       `${output.exitCode}: ${output.stderr || 'no error output'}; it needs a superuser, ` +
@@ -176,18 +237,18 @@ async function dumpGlobals(
 }
 
 async function runToFile(
-  cmd: ReturnType<typeof pgConnectedCommand>,
+  cmd: PgCommand,
   path: string,
   meta: NodeMeta,
   ctx: SourceBackupContext,
-  code: 'ERR_PG_DUMP_FAILED',
+  signal: AbortSignal,
 ) {
   try {
-    return await streamCommandToFile(cmd, ctx.writer, [path], meta, ctx.signal);
+    return await streamCommandToFile(cmd, ctx.writer, [path], meta, signal);
   } catch (err) {
     if (err instanceof BackupError) throw err;
-    throw new BackupError(code, `cannot run ${commandLine(cmd).join(' ')}: ${errorMessage(err)}`,
-      { cause: err });
+    const message = `cannot run ${commandLine(cmd).join(' ')}: ${errorMessage(err)}`;
+    throw new BackupError('ERR_PG_DUMP_FAILED', message, { cause: err });
   }
 }
 
