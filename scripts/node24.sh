@@ -3,7 +3,14 @@
 # carries the official Node.js 24 binary, so it is installed from the npm
 # registry into .tools/ when needed.
 _bgapp_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-_bgapp_node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+# `node --version` prints before the JavaScript runtime starts, so this check
+# costs milliseconds on every command instead of a whole Node.js start-up.
+_bgapp_node_major() {
+  local version
+  version="$(node --version 2>/dev/null)" || { echo 0; return; }
+  version="${version#v}"
+  echo "${version%%.*}"
+}
 if [ "$(_bgapp_node_major)" -lt 24 ]; then
   _bgapp_tools="$_bgapp_root/.tools/node24"
   if [ ! -x "$_bgapp_tools/node_modules/node/bin/node" ]; then
