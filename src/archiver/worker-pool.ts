@@ -268,21 +268,35 @@ export class BlobWorkerPool {
     });
   }
 
-  /** Hands queued tasks to workers with a free slot, in queue order, keeping pinned tasks on their worker. */
+  /**
+   * Hands queued tasks, in queue order, to the worker with the fewest running
+   * tasks, keeping pinned tasks on their worker. Filling the first worker's
+   * slots before the second's left one core idle whenever only a task or two
+   * were queued, as when a restore opens the blobs of one file.
+   */
   private dispatch(): void {
-    this.workers.forEach((entry, index) => {
-      for (let i = 0; i < this.queue.length && entry.running.size < TASKS_PER_WORKER; ) {
-        const task = this.queue[i]!;
-        if (task.worker !== undefined && task.worker !== index) {
-          i++;
-          continue;
-        }
-        this.queue.splice(i, 1);
-        if (this.unrefWhenIdle && entry.running.size === 0) entry.worker.ref();
-        entry.running.set(task.request.taskId, task);
-        entry.worker.postMessage(task.request, task.transfer);
+    for (let i = 0; i < this.queue.length; ) {
+      const task = this.queue[i]!;
+      const index = task.worker ?? this.leastBusyWorker();
+      const entry = this.workers[index]!;
+      if (entry.running.size >= TASKS_PER_WORKER) {
+        if (task.worker === undefined) return;
+        i++;
+        continue;
       }
-    });
+      this.queue.splice(i, 1);
+      if (this.unrefWhenIdle && entry.running.size === 0) entry.worker.ref();
+      entry.running.set(task.request.taskId, task);
+      entry.worker.postMessage(task.request, task.transfer);
+    }
+  }
+
+  private leastBusyWorker(): number {
+    let best = 0;
+    for (let index = 1; index < this.workers.length; index++) {
+      if (this.workers[index]!.running.size < this.workers[best]!.running.size) best = index;
+    }
+    return best;
   }
 
   private settle(entry: PoolWorker, reply: WorkerReply): void {
