@@ -81,8 +81,13 @@ interface PoolWorker {
 /** Time that `close` gives workers to finish their current task before terminating them. */
 const EXIT_GRACE_MILLIS = 5000;
 
-/** Tasks queued on one worker at once, so a worker rarely waits for its next message. */
-const TASKS_PER_WORKER = 2;
+/**
+ * Tasks handed to one worker at once, so a worker rarely waits for the main
+ * thread between tasks. Six instead of two cut the median of a first backup
+ * of 20,000 small files from 3.38 s to 3.07 s (six alternating runs each),
+ * with the same time and peak memory on a 400 MiB file.
+ */
+const TASKS_PER_WORKER = 6;
 
 /** Runs tasks on worker threads, first come first served, except that each stream keeps to one worker. */
 export class BlobWorkerPool {
