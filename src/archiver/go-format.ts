@@ -145,11 +145,16 @@ const MIN_TIME_MILLIS = new Date('0000-01-01T00:00:00Z').getTime();
 export function formatGoTime(date: Date): string {
   const millis = date.getTime();
   if (Number.isNaN(millis)) throw new RangeError('invalid date in a tree node');
-  const clamped = new Date(Math.min(MAX_TIME_MILLIS, Math.max(MIN_TIME_MILLIS, millis)));
+  const inRange = millis >= MIN_TIME_MILLIS && millis <= MAX_TIME_MILLIS;
+  const clamped = inRange ? date : new Date(Math.min(MAX_TIME_MILLIS, Math.max(MIN_TIME_MILLIS, millis)));
+  // Years 0 to 9999 give "YYYY-MM-DDTHH:MM:SS.mmmZ", 24 characters.
   const iso = clamped.toISOString();
-  const [seconds, fraction] = iso.slice(0, -1).split('.');
-  const trimmed = (fraction ?? '').replace(/0+$/, '');
-  return trimmed === '' ? `${seconds}Z` : `${seconds}.${trimmed}Z`;
+  const seconds = iso.slice(0, 19);
+  const fraction = iso.slice(20, 23);
+  if (fraction === '000') return `${seconds}Z`;
+  if (fraction.endsWith('00')) return `${seconds}.${fraction[0]}Z`;
+  if (fraction.endsWith('0')) return `${seconds}.${fraction.slice(0, 2)}Z`;
+  return `${seconds}.${fraction}Z`;
 }
 
 const RFC3339 =
@@ -163,13 +168,21 @@ export function parseGoTime(text: string): Date {
   const match = RFC3339.exec(text);
   if (!match) throw new SyntaxError(`invalid time ${JSON.stringify(text)} in a tree node`);
   const [, year, month, day, hour, minute, second, fraction, , sign, offH, offM] = match;
-  const date = new Date(0);
-  date.setUTCFullYear(Number(year), Number(month) - 1, Number(day));
-  date.setUTCHours(Number(hour), Number(minute), Number(second));
+  const fields = [Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second)] as const;
+  let base: number;
+  if (Number(year) >= 100) {
+    base = Date.UTC(Number(year), ...fields);
+  } else {
+    // Date.UTC reads years 0 to 99 as 1900 to 1999.
+    const date = new Date(0);
+    date.setUTCFullYear(Number(year), fields[0], fields[1]);
+    date.setUTCHours(fields[2], fields[3], fields[4]);
+    base = date.getTime();
+  }
   const millis = Number((fraction ?? '').padEnd(3, '0').slice(0, 3));
   let offsetMinutes = 0;
   if (sign) offsetMinutes = (Number(offH) * 60 + Number(offM)) * (sign === '-' ? -1 : 1);
-  return new Date(date.getTime() + millis - offsetMinutes * 60_000);
+  return new Date(base + millis - offsetMinutes * 60_000);
 }
 
 /** Converts POSIX permission and special bits (st_mode & 0o7777) to os.FileMode bits. */
