@@ -13,11 +13,11 @@ import { writeFile, type WriteOptions } from './write-nodes.ts';
 /**
  * Slots shared by the files written at once. A file of one blob takes one
  * slot. A longer file takes LARGE_FILE_SLOTS, because the snapshot reader
- * loads up to 4 of its blobs ahead, so at most about MAX_SLOTS blobs are in
+ * loads up to 8 of its blobs ahead, so at most about MAX_SLOTS blobs are in
  * memory at once.
  */
 const MAX_SLOTS = 16;
-const LARGE_FILE_SLOTS = 4;
+const LARGE_FILE_SLOTS = 8;
 
 /** Outcome of writing a restore's files. */
 export interface WrittenFiles {
