@@ -1,5 +1,5 @@
 /** Messages between the archiver's worker pool and its blob workers. */
-import type { LocalFileStats } from '../snapshot/index.ts';
+import type { LocalFileStats, OneBlobFile } from '../snapshot/index.ts';
 
 /** Data each worker starts with. */
 export interface WorkerInit {
@@ -35,7 +35,14 @@ export type WorkerRequest =
  * file, or the system error of `open` or `read`.
  */
 export type ReadFileOutcome =
-  | { kind: 'read'; stats: LocalFileStats; bytesRead: number; id: string; sealed?: ArrayBuffer; uncompressedLength?: number }
+  | {
+      kind: 'read';
+      stats: LocalFileStats;
+      bytesRead: number;
+      id: string;
+      sealed?: ArrayBuffer;
+      uncompressedLength?: number;
+    }
   | { kind: 'notFile' }
   | { kind: 'failed'; during: 'open' | 'read'; code: string; syscall: string; message: string };
 
@@ -52,21 +59,8 @@ export type WorkerReply =
   | OpenWriteReply
   | { op: 'error'; taskId: number; message: string };
 
-/**
- * A new file that a worker creates with a blob's plaintext: opened with
- * O_EXCL, O_NOFOLLOW and mode 0600, then given its owner, mode and times.
- */
-export interface FileTarget {
-  /** Absolute path of a file that must not exist yet. */
-  path: string;
-  /** Permission bits with setuid, setgid and sticky, set after the owner because chown(2) clears them. */
-  mode: number;
-  /** Owner and group, set only when both are given. */
-  uid?: number;
-  gid?: number;
-  atimeMillis: number;
-  mtimeMillis: number;
-}
+/** A new file that a worker creates with a blob's plaintext (see OneBlobFile). */
+export type FileTarget = OneBlobFile;
 
 /**
  * `openWrite` opens and verifies a blob like `open`, then writes its

@@ -27,6 +27,17 @@ function packFiles(repoPath: string): string[] {
   return out;
 }
 
+/** Returns the path, relative to `repoPath`, of the repository's largest pack file. */
+function largestPack(repoPath: string): string {
+  const sizes = packFiles(repoPath).map((pack) => ({
+    pack,
+    size: statSync(join(repoPath, pack)).size,
+  }));
+  const largest = sizes.sort((a, b) => b.size - a.size)[0];
+  assert.ok(largest, `${repoPath} has pack files`);
+  return largest.pack;
+}
+
 describe('Repository check', () => {
   it('passes a clean repository with read-data', async () => {
     const repo = await repoWithSnapshot('clean');
@@ -35,12 +46,7 @@ describe('Repository check', () => {
 
   it('reports a truncated pack by name', async () => {
     const repo = await repoWithSnapshot('truncated');
-    const [pack] = packFiles(repo.backend.location).sort(
-      (a, b) =>
-        statSync(join(repo.backend.location, b)).size -
-        statSync(join(repo.backend.location, a)).size,
-    );
-    assert.ok(pack);
+    const pack = largestPack(repo.backend.location);
     const full = join(repo.backend.location, pack);
     truncateSync(full, statSync(full).size - 100);
 
@@ -53,12 +59,7 @@ describe('Repository check', () => {
 
   it('reports a damaged blob only with read-data', async () => {
     const repo = await repoWithSnapshot('damaged');
-    const [pack] = packFiles(repo.backend.location).sort(
-      (a, b) =>
-        statSync(join(repo.backend.location, b)).size -
-        statSync(join(repo.backend.location, a)).size,
-    );
-    assert.ok(pack);
+    const pack = largestPack(repo.backend.location);
     const full = join(repo.backend.location, pack);
     const bytes = Buffer.from(await import('node:fs/promises').then((fs) => fs.readFile(full)));
     bytes[20] = (bytes[20] ?? 0) ^ 0xff;
@@ -77,12 +78,7 @@ describe('Repository check', () => {
       Array.from({ length: 8 }, (_, i) => [`f${i}.bin`, randomBytes(900_000)]),
     );
     await writeFlatSnapshot(repo, files);
-    const [pack] = packFiles(repo.backend.location).sort(
-      (a, b) =>
-        statSync(join(repo.backend.location, b)).size -
-        statSync(join(repo.backend.location, a)).size,
-    );
-    assert.ok(pack);
+    const pack = largestPack(repo.backend.location);
     const full = join(repo.backend.location, pack);
     assert.ok(statSync(full).size > 7_200_000, 'one pack holds every file');
     assert.deepEqual(await repo.check({ readData: true }), { errors: [], warnings: [] });

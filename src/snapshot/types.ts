@@ -117,6 +117,22 @@ export interface SnapshotWriter {
   ): Promise<LocalFileResult | undefined>;
 }
 
+/**
+ * A new file of one blob's bytes, created with O_EXCL, O_NOFOLLOW and mode
+ * 0600, then given its owner, mode and times.
+ */
+export interface OneBlobFile {
+  /** Absolute path of a file that must not exist yet. */
+  path: string;
+  /** Permission bits with setuid, setgid and sticky, set after the owner because chown(2) clears them. */
+  mode: number;
+  /** Owner and group, set only when both are given. */
+  uid?: number;
+  gid?: number;
+  atimeMillis: number;
+  mtimeMillis: number;
+}
+
 /** A node read back from a snapshot's trees. */
 export interface TreeNode {
   name: string;

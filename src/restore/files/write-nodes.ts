@@ -11,9 +11,20 @@
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, lchown, lstat, lutimes, mkdir, open, rm, symlink, unlink, type FileHandle } from 'node:fs/promises';
+import {
+  chmod,
+  lchown,
+  lstat,
+  lutimes,
+  mkdir,
+  open,
+  rm,
+  symlink,
+  unlink,
+  type FileHandle,
+} from 'node:fs/promises';
 import { BackupError, isBackupError } from '../../errors/index.ts';
-import type { SnapshotReader, TreeNode } from '../../snapshot/index.ts';
+import type { OneBlobFile, SnapshotReader, TreeNode } from '../../snapshot/index.ts';
 
 /** Options for writing the nodes of one restore. */
 export interface WriteOptions {
@@ -23,16 +34,6 @@ export interface WriteOptions {
   setOwner: boolean;
   /** Writes files of one blob on worker threads; without it every file is streamed. */
   oneBlobWriter?: OneBlobFileWriter;
-}
-
-/** A new file of one blob's bytes, with the metadata to set on it. */
-export interface OneBlobFile {
-  path: string;
-  mode: number;
-  uid?: number;
-  gid?: number;
-  atimeMillis: number;
-  mtimeMillis: number;
 }
 
 /**
@@ -100,7 +101,9 @@ export async function writeFile(
     await setMeta(handle, node, options);
     return hash.digest('hex');
   } catch (err) {
-    throw isBackupError(err) || systemCode(err) === undefined ? err : writeFailed(absolutePath, err);
+    throw isBackupError(err) || systemCode(err) === undefined
+      ? err
+      : writeFailed(absolutePath, err);
   } finally {
     await handle.close();
   }
@@ -111,7 +114,11 @@ export async function writeFile(
  * file's SHA-256, which is the blob's id because the writer checks the
  * blob's bytes against it. Returns undefined when the file is left to the caller.
  */
-async function writeOneBlob(absolutePath: string, node: TreeNode, options: WriteOptions): Promise<string | undefined> {
+async function writeOneBlob(
+  absolutePath: string,
+  node: TreeNode,
+  options: WriteOptions,
+): Promise<string | undefined> {
   const blobId = node.content?.length === 1 ? node.content[0] : undefined;
   if (options.oneBlobWriter === undefined || blobId === undefined) return undefined;
   const setOwner = options.setOwner && node.uid !== undefined && node.gid !== undefined;
@@ -125,12 +132,18 @@ async function writeOneBlob(absolutePath: string, node: TreeNode, options: Write
   try {
     return (await options.oneBlobWriter.writeOneBlobFile(node, file)) ? blobId : undefined;
   } catch (err) {
-    throw isBackupError(err) || systemCode(err) === undefined ? err : writeFailed(absolutePath, err);
+    throw isBackupError(err) || systemCode(err) === undefined
+      ? err
+      : writeFailed(absolutePath, err);
   }
 }
 
 /** Creates the symbolic link at `absolutePath` and sets its owner and times. */
-export async function writeSymlink(absolutePath: string, node: TreeNode, options: WriteOptions): Promise<void> {
+export async function writeSymlink(
+  absolutePath: string,
+  node: TreeNode,
+  options: WriteOptions,
+): Promise<void> {
   if (options.force) await removeExisting(absolutePath);
   try {
     await symlink(node.linkTarget ?? '', absolutePath);
@@ -147,7 +160,11 @@ export async function writeSymlink(absolutePath: string, node: TreeNode, options
  * Sets a folder's owner, mode and times once its contents are written, since
  * writing into a folder changes its mtime. Raises when the path is no folder.
  */
-export async function finishFolder(absolutePath: string, node: TreeNode, options: WriteOptions): Promise<void> {
+export async function finishFolder(
+  absolutePath: string,
+  node: TreeNode,
+  options: WriteOptions,
+): Promise<void> {
   const flags = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
   const handle = await open(absolutePath, flags).catch((err: unknown) => {
     throw writeFailed(absolutePath, err);
