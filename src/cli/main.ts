@@ -84,6 +84,11 @@ function parseCommandLine(argv: string[]) {
 
 /** Runs the command line and returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // A reader that stops early, as `ls | head` does, closes the pipe. The
+  // command still finishes its work, and what it would print is dropped.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   const controller = new AbortController();
   let stoppedBy: NodeJS.Signals | undefined;
   const stop = (signal: NodeJS.Signals): void => {

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CLI_PATH, runCliOk } from './support/cli.ts';
+import { filesSourceConfig, writeConfigFile } from './support/stack-config.ts';
+
+describe('command line output into a closed pipe', () => {
+  let base: string;
+  let env: Record<string, string>;
+
+  before(async () => {
+    base = await mkdtemp(join(tmpdir(), 'bgapp-cli-pipe-'));
+    const source = join(base, 'source');
+    await mkdir(source);
+    // Enough names that `ls` prints far more than a pipe buffer (64 KiB).
+    for (let i = 0; i < 1500; i++)
+      await writeFile(join(source, `file-with-a-long-name-${i}.txt`), `${i}`);
+    await writeFile(join(base, 'password'), 'cli pipe test password\n');
+    const config = join(base, 'bgapp-backup.yaml');
+    await writeConfigFile(config, {
+      onedrive: { folder: join(base, 'OneDrive') },
+      repository: { path: 'repository', password_file: join(base, 'password') },
+      sources: [filesSourceConfig('many', source)],
+    });
+    env = { BGAPP_BACKUP_CONFIG: config };
+    await mkdir(join(base, 'OneDrive'));
+    await runCliOk(['init'], env);
+    await runCliOk(['backup'], env);
+  });
+
+  after(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it('ends ls quietly when the reader stops early', () => {
+    const result = spawnSync(
+      'bash',
+      ['-c', `"${CLI_PATH}" ls latest | head -n 1; exit "\${PIPESTATUS[0]}"`],
+      {
+        env: { ...process.env, ...env },
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(result.stdout.split('\n').length, 2, 'head printed one line');
+    assert.doesNotMatch(result.stderr, /EPIPE|Error/);
+    assert.equal(result.status, 0);
+  });
+});
