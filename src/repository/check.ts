@@ -83,7 +83,8 @@ async function checkNames(backend: Backend, report: CheckReport): Promise<void> 
   for (const leftover of await backend.listLeftovers()) {
     report.warnings.push({
       file: leftover.path,
-      message: `leftover temporary file ${leftover.path} from an interrupted run; it is removed by the next backup`,
+      // The file is named beside the message, so the message does not repeat it.
+      message: 'temporary file left by an interrupted run; a backup removes it once it is a day old',
     });
   }
 }
