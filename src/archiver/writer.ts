@@ -252,11 +252,17 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
   async abort(): Promise<void> {
     if (this.state === 'done') return;
     this.state = 'done';
-    await this.closePool();
+    // The pool stays open until the flush is done: a pack that its joiner
+    // had when the pool closed failed the flush with "pool is closed". The
+    // work left is bounded by the in-flight budget and the pending packs.
     await this.saver?.drain().catch((err: unknown) => {
       this.logger.debug({ err }, 'blob failed while the snapshot was aborted');
     });
-    await this.repo.flush();
+    try {
+      await this.repo.flush();
+    } finally {
+      await this.closePool();
+    }
   }
 
   /**
