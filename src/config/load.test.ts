@@ -143,6 +143,11 @@ describe('parseConfig', () => {
     assert.match(err.message, /sources\[0\]\.buckets: missing, expected a list of bucket names/);
   });
 
+  it('suggests the key for two swapped letters', async () => {
+    const err = await configError('repository:\n  paht: x\nsources: []\n');
+    assert.match(err.message, /repository\.paht: unknown key; did you mean path\?/);
+  });
+
   it('rejects an unknown top-level section with a suggestion', async () => {
     const err = await configError('plain_copy:\n  keep: 2\nsources:\n  - { type: files, name: a, path: /a }\n');
     assert.match(err.message, /:1: plain_copy: unknown key; did you mean plain_copies\?/);
