@@ -104,6 +104,21 @@ describe('Repository', () => {
     assert.equal(first.id, expectedId);
   });
 
+  it('names a missing pack when loading a blob', async () => {
+    const path = join(newFolder(), 'repo');
+    const repo = await Repository.init(new LocalBackend(path), TEST_PASSWORD);
+    const { id } = await repo.saveBlob('data', randomBytes(1000));
+    await repo.flush();
+    const [pack] = (await repo.backend.list('data')).map((file) => file.name);
+    assert.ok(pack);
+    await rm(join(path, 'data', pack.slice(0, 2), pack));
+    await assert.rejects(repo.loadBlob('data', id), (err: unknown) => {
+      assert.ok(isBackupError(err, 'ERR_REPO_CORRUPT'));
+      assert.match(err.message, new RegExp(`pack ${pack}, which the index lists for data blob ${id}, is missing`));
+      return true;
+    });
+  });
+
   it('rejects init when a repository exists', async () => {
     const backend = new LocalBackend(join(newFolder(), 'repo'));
     await Repository.init(backend, TEST_PASSWORD);

@@ -189,10 +189,19 @@ export class Repository {
         `${type} blob ${id} is not in the index of ${this.backend.location}; run \`bgapp-backup check\``,
       );
     }
-    const sealed = await this.backend.load(
-      { type: 'data', name: location.packId },
-      { offset: location.offset, length: location.length },
-    );
+    const pack = { type: 'data' as const, name: location.packId };
+    let sealed: Buffer;
+    try {
+      sealed = await this.backend.load(pack, { offset: location.offset, length: location.length });
+    } catch (err) {
+      // The backend's own hint (check the repository path) misleads when only this pack is gone.
+      if ((await this.backend.stat(pack).catch(() => null)) !== undefined) throw err;
+      throw new BackupError(
+        'ERR_REPO_CORRUPT',
+        `pack ${location.packId}, which the index lists for ${type} blob ${id}, is missing; run \`bgapp-backup check --read-data\``,
+        { cause: err },
+      );
+    }
     if (this.blobOpener) return this.openElsewhere(type, id, location, sealed);
     const plaintext = openBlob(this.key, sealed, location.uncompressedLength);
     if (createHash('sha256').update(plaintext).digest('hex') !== id) {

@@ -88,7 +88,10 @@ async function writeOne(
     // others: they are still restored, and each spoiled one is listed.
     if (!isBackupError(err, 'ERR_REPO_CORRUPT') && !isBackupError(err, 'ERR_BACKEND_IO')) throw err;
     await rm(absolutePath, { force: true });
-    return { unreadable: `${relative} could not be read from the repository (${errorMessage(err)}); run check --read-data` };
+    // Repository errors name the check to run; other errors get the hint here.
+    const message = errorMessage(err);
+    const hint = message.includes('check --read-data') ? '' : '; run `bgapp-backup check --read-data`';
+    return { unreadable: `${relative} could not be read from the repository: ${message}${hint}` };
   }
   ctx.onEvent({ type: 'item', source: ctx.manifest.name, item: relative, bytes: node.size ?? 0 });
   return { sha256 };
