@@ -47,6 +47,16 @@ describe('resolveRepositoryPath', () => {
     assert.deepEqual(found, { path: '/srv/repo', origin: 'repository.path' });
   });
 
+  it('finds the configured OneDrive folder around an absolute path inside it', async () => {
+    const folder = join(home, 'OneDrive - Contoso');
+    const inside = join(folder, 'BGAPP_Backups', 'repository');
+    const found = await resolveRepositoryPath({ env: {}, home, config: configWith(inside, folder) });
+    assert.equal(found.path, inside);
+    assert.equal(found.oneDrive?.path, folder);
+    const outside = await resolveRepositoryPath({ env: {}, home, config: configWith('/srv/repo', folder) });
+    assert.deepEqual(outside, { path: '/srv/repo', origin: 'repository.path' });
+  });
+
   it('places a relative path inside the detected OneDrive folder', async () => {
     const found = await resolveRepositoryPath({ env: {}, home, config: configWith('Backups/r') });
     assert.equal(found.path, join(home, 'OneDrive - Contoso', 'Backups/r'));

@@ -2,7 +2,7 @@
  * Decides where the repository is, with or without a config file.
  */
 import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { findOneDriveFolder, type OneDriveFolder } from '../onedrive/index.ts';
 import { DEFAULT_REPOSITORY_PATH, expandHome } from './resolve.ts';
 import type { Config, Env } from './types.ts';
@@ -12,7 +12,7 @@ export interface RepositoryLocation {
   /** Absolute path of the repository folder. */
   path: string;
   origin: '--repo' | 'BGAPP_BACKUP_REPOSITORY' | 'repository.path' | 'default';
-  /** The OneDrive folder, when the path was relative to it. */
+  /** The OneDrive folder, when the path is inside it (relative to it, or absolute below a configured one). */
   oneDrive?: OneDriveFolder;
 }
 
@@ -47,7 +47,19 @@ export async function resolveRepositoryPath(
   const configured = options.config?.repository.path;
   const origin = configured === undefined ? 'default' : 'repository.path';
   const path = configured ?? DEFAULT_REPOSITORY_PATH;
-  if (isAbsolute(path)) return { path, origin };
-  const oneDrive = await findOneDriveFolder({ configured: options.config?.onedrive.folder, home });
+  const oneDriveFolder = options.config?.onedrive.folder;
+  if (isAbsolute(path)) {
+    // An absolute path inside the configured OneDrive folder still gets
+    // BGAPP's folder layout there, as a relative one does.
+    if (oneDriveFolder === undefined || !isInside(path, oneDriveFolder)) return { path, origin };
+    const oneDrive = await findOneDriveFolder({ configured: oneDriveFolder, home }).catch(() => undefined);
+    return oneDrive ? { path, origin, oneDrive } : { path, origin };
+  }
+  const oneDrive = await findOneDriveFolder({ configured: oneDriveFolder, home });
   return { path: join(oneDrive.path, path), origin, oneDrive };
+}
+
+function isInside(path: string, folder: string): boolean {
+  const child = relative(resolve(folder), resolve(path));
+  return child !== '' && !child.startsWith('..') && !isAbsolute(child);
 }
