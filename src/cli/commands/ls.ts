@@ -39,9 +39,23 @@ export async function runLs(
   printResult(ctx.options, { snapshot_id: entry.id, nodes }, () =>
     nodes.map(
       (n) =>
-        `${n.type.padEnd(7)} ${n.mode.padStart(5)} ${String(n.size).padStart(12)}  ${n.path}` +
-        (n.target === undefined ? '' : ` -> ${n.target}`),
+        `${n.type.padEnd(7)} ${n.mode.padStart(5)} ${String(n.size).padStart(12)}  ${printable(n.path)}` +
+        (n.target === undefined ? '' : ` -> ${printable(n.target)}`),
     ),
   );
   return EXIT_OK;
+}
+
+/**
+ * Writes control characters in a name as escapes (`\n`, `\t`, `\u001b`), and
+ * a backslash as two, so that a name with a newline stays on one line and no
+ * name sends terminal escape sequences. `--json` prints names as they are.
+ */
+function printable(text: string): string {
+  return text.replace(/[\\\u0000-\u001f\u007f]/g, (c) => {
+    if (c === '\\') return '\\\\';
+    if (c === '\n') return '\\n';
+    if (c === '\t') return '\\t';
+    return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
 }

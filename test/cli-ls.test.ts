@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { CLI_PATH, runCliOk } from './support/cli.ts';
 import { filesSourceConfig, writeConfigFile } from './support/stack-config.ts';
 
-describe('command line output into a closed pipe', () => {
+describe('ls output', () => {
   let base: string;
   let env: Record<string, string>;
 
@@ -18,6 +18,7 @@ describe('command line output into a closed pipe', () => {
     // Enough names that `ls` prints far more than a pipe buffer (64 KiB).
     for (let i = 0; i < 1500; i++)
       await writeFile(join(source, `file-with-a-long-name-${i}.txt`), `${i}`);
+    await writeFile(join(source, 'two\nlines\\.txt'), 'x');
     await writeFile(join(base, 'password'), 'cli pipe test password\n');
     const config = join(base, 'bgapp-backup.yaml');
     await writeConfigFile(config, {
@@ -33,6 +34,18 @@ describe('command line output into a closed pipe', () => {
 
   after(async () => {
     await rm(base, { recursive: true, force: true });
+  });
+
+  it('escapes control characters and backslashes in names', async () => {
+    const { stdout } = await runCliOk(['ls', 'latest'], env);
+    assert.ok(stdout.includes('/files/many/two\\nlines\\\\.txt\n'), 'one line, escaped');
+    const json = JSON.parse((await runCliOk(['--json', 'ls', 'latest'], env)).stdout) as {
+      nodes: { path: string }[];
+    };
+    assert.ok(
+      json.nodes.some((node) => node.path === '/files/many/two\nlines\\.txt'),
+      'JSON keeps the name',
+    );
   });
 
   it('ends ls quietly when the reader stops early', () => {
