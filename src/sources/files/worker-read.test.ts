@@ -1,33 +1,64 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, mkdtemp, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  symlink,
+  truncate,
+  unlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { RepositorySnapshotReader, RepositorySnapshotWriter } from '../../archiver/index.ts';
-import { removeTempFolders, resticOk, tempFolder, TEST_PASSWORD } from '../../archiver/test-support.ts';
+import {
+  removeTempFolders,
+  resticOk,
+  tempFolder,
+  TEST_PASSWORD,
+} from '../../archiver/test-support.ts';
 import { LocalBackend } from '../../backend/index.ts';
 import { silentLogger, type Warning } from '../../log/index.ts';
 import { Repository } from '../../repository/index.ts';
 import { restoreFiles } from '../../restore/files/index.ts';
-import { scopeReader, scopeWriter, type LocalFileStats, type NodeMeta } from '../../snapshot/index.ts';
+import {
+  scopeReader,
+  scopeWriter,
+  type LocalFileStats,
+  type NodeMeta,
+} from '../../snapshot/index.ts';
 import { ensureTestUser, runNodeAs } from '../../../test/support/run-as.ts';
 import type { FilesManifest } from '../types.ts';
 import { createFilesSource } from './files-source.ts';
 
-const runScript = fileURLToPath(new URL('../../../test/support/run-files-source.ts', import.meta.url));
+const runScript = fileURLToPath(
+  new URL('../../../test/support/run-files-source.ts', import.meta.url),
+);
 const KiB = 1024;
-const finishOptions = { tags: [], paths: ['/files/etc'], hostname: 'test-host', username: 'tester', programVersion: 'test' };
+const finishOptions = {
+  tags: [],
+  paths: ['/files/etc'],
+  hostname: 'test-host',
+  username: 'tester',
+  programVersion: 'test',
+};
 
 function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-const metaOf = (stats: LocalFileStats): NodeMeta => ({ mode: Number(stats.mode & 0o7777n), mtime: stats.mtime });
+const metaOf = (stats: LocalFileStats): NodeMeta => ({
+  mode: Number(stats.mode & 0o7777n),
+  mtime: stats.mtime,
+});
 
-describe('small files read by the writer\'s workers', () => {
+describe("small files read by the writer's workers", () => {
   let repoPath: string;
   let sourceDir: string;
   let repo: Repository;
@@ -61,7 +92,13 @@ describe('small files read by the writer\'s workers', () => {
 
     const writer = new RepositorySnapshotWriter(repo);
     const warnings: Warning[] = [];
-    const source = createFilesSource({ type: 'files', name: 'etc', path: sourceDir, include: [], exclude: [] });
+    const source = createFilesSource({
+      type: 'files',
+      name: 'etc',
+      path: sourceDir,
+      include: [],
+      exclude: [],
+    });
     const manifest = (await source.backup({
       writer: scopeWriter(writer, ['files', 'etc']),
       logger: silentLogger,
@@ -81,11 +118,19 @@ describe('small files read by the writer\'s workers', () => {
       const content = node.content ?? [];
       if (data.length === 0) assert.deepEqual(content, []);
       else if (content.length === 1) assert.deepEqual(content, [sha256(data)]);
-      if (data.length > 0 && data.length < 512 * KiB) assert.equal(content.length, 1, `${name} is one blob`);
+      if (data.length > 0 && data.length < 512 * KiB)
+        assert.equal(content.length, 1, `${name} is one blob`);
       if (name === 'sub/large.bin') assert.ok(content.length > 2, `${name} is several blobs`);
-      assert.equal(manifest.sha256[name], content.length > 1 ? sha256(data) : undefined, `manifest hash of ${name}`);
+      assert.equal(
+        manifest.sha256[name],
+        content.length > 1 ? sha256(data) : undefined,
+        `manifest hash of ${name}`,
+      );
       assert.equal(node.size, data.length);
-      assert.equal(node.mtime.getTime(), (await lstat(join(sourceDir, name), { bigint: true })).mtime.getTime());
+      assert.equal(
+        node.mtime.getTime(),
+        (await lstat(join(sourceDir, name), { bigint: true })).mtime.getTime(),
+      );
       const parts: Buffer[] = [];
       for await (const chunk of reader.openFile(node)) parts.push(Buffer.from(chunk));
       assert.ok(Buffer.concat(parts).equals(data), `bytes of ${name}`);
@@ -114,7 +159,9 @@ describe('small files read by the writer\'s workers', () => {
     const { sha256Omits: _omitted, ...older } = manifest;
     const unexplained = await restore('restored-older', older);
     assert.equal(unexplained.verified, false);
-    assert.ok(unexplained.differences.some((d) => d === 'one.txt was restored but is not in the manifest'));
+    assert.ok(
+      unexplained.differences.some((d) => d === 'one.txt was restored but is not in the manifest'),
+    );
   });
 
   describe('addLocalFile', () => {
@@ -197,7 +244,10 @@ describe('small files read by the writer\'s workers', () => {
     const output = JSON.parse(result.stdout) as { manifest: FilesManifest; warnings: Warning[] };
     assert.equal(output.manifest.files, 1);
     assert.deepEqual(output.manifest.sha256, {});
-    assert.deepEqual(output.warnings.map((w) => [w.item, w.kind]), [['secret.txt', 'unreadable']]);
+    assert.deepEqual(
+      output.warnings.map((w) => [w.item, w.kind]),
+      [['secret.txt', 'unreadable']],
+    );
     assert.match(output.warnings[0]?.message ?? '', /permission denied/);
     execFileSync('rm', ['-rf', base]);
   });
