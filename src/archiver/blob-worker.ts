@@ -5,10 +5,28 @@
  * no chunk is copied between threads.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, openSync, readSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  futimesSync,
+  openSync,
+  readSync,
+  writeSync,
+} from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { masterKeyFromBytes, openBlob, releaseBuffer, sealBlob } from '../crypto/index.ts';
-import type { FileTarget, OpenWriteReply, ReadFileOutcome, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.ts';
+import type {
+  FileTarget,
+  OpenWriteReply,
+  ReadFileOutcome,
+  SystemFailure,
+  WorkerInit,
+  WorkerReply,
+  WorkerRequest,
+} from './worker-protocol.ts';
 
 const init = workerData as WorkerInit;
 const key = masterKeyFromBytes(new Uint8Array(init.keyBytes));
@@ -34,7 +52,8 @@ function transferList(reply: WorkerReply): ArrayBuffer[] {
   if (reply.op === 'seal' || reply.op === 'hashSeal') return [reply.sealed];
   if (reply.op === 'pack') return [reply.bytes];
   if (reply.op === 'open') return [reply.plaintext];
-  if (reply.op === 'readFile' && reply.outcome.kind === 'read' && reply.outcome.sealed) return [reply.outcome.sealed];
+  if (reply.op === 'readFile' && reply.outcome.kind === 'read' && reply.outcome.sealed)
+    return [reply.outcome.sealed];
   return [];
 }
 
@@ -171,13 +190,15 @@ function readFile(path: string, listedSize: number): ReadFileOutcome {
 }
 
 function failedOutcome(during: 'open' | 'read', err: unknown): ReadFileOutcome {
-  const { code, syscall, message } = err as NodeJS.ErrnoException;
-  if (typeof code !== 'string') throw err;
-  return { kind: 'failed', during, code, syscall: syscall ?? during, message };
+  return { kind: 'failed', during, ...failedCall(during, err) };
 }
 
 /** Opens a sealed blob and throws when its SHA-256 is not `id`. */
-function openVerified(sealed: Uint8Array, uncompressedLength: number | undefined, id: string): Buffer {
+function openVerified(
+  sealed: Uint8Array,
+  uncompressedLength: number | undefined,
+  id: string,
+): Buffer {
   const plaintext = openBlob(key, sealed, uncompressedLength);
   if (createHash('sha256').update(plaintext).digest('hex') !== id) {
     throw new Error('its contents do not match its id');
@@ -185,7 +206,8 @@ function openVerified(sealed: Uint8Array, uncompressedLength: number | undefined
   return plaintext;
 }
 
-const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const WRITE_FLAGS =
+  constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /**
  * Creates `file` with `plaintext` and sets its owner, mode and times, with
@@ -202,7 +224,7 @@ function writeNewFile(taskId: number, file: FileTarget, plaintext: Uint8Array): 
   }
   try {
     // write(2) may write fewer bytes than requested, so the rest is written again.
-    for (let offset = 0; offset < plaintext.length; ) {
+    for (let offset = 0; offset < plaintext.length;) {
       offset += writeSync(fd, plaintext, offset, plaintext.length - offset);
     }
     // chown(2) clears setuid and setgid, so the mode is set after the owner.
@@ -217,7 +239,7 @@ function writeNewFile(taskId: number, file: FileTarget, plaintext: Uint8Array): 
   }
 }
 
-function failedCall(syscall: string, err: unknown): { code: string; syscall: string; message: string } {
+function failedCall(syscall: string, err: unknown): SystemFailure {
   const error = err as NodeJS.ErrnoException;
   if (typeof error.code !== 'string') throw err;
   return { code: error.code, syscall: error.syscall ?? syscall, message: error.message };

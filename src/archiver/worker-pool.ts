@@ -7,7 +7,13 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { LocalFileStats } from '../snapshot/index.ts';
-import type { FileTarget, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.ts';
+import type {
+  FileTarget,
+  SystemFailure,
+  WorkerInit,
+  WorkerReply,
+  WorkerRequest,
+} from './worker-protocol.ts';
 
 /** Options of a BlobWorkerPool. */
 export interface WorkerPoolOptions {
@@ -108,7 +114,9 @@ export class BlobWorkerPool {
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
       const entry: PoolWorker = { worker, running: new Map(), exited };
       worker.on('message', (reply: WorkerReply) => this.settle(entry, reply));
-      worker.on('error', (err) => this.fail(new Error(`blob worker failed: ${err.message}`, { cause: err })));
+      worker.on('error', (err) =>
+        this.fail(new Error(`blob worker failed: ${err.message}`, { cause: err })),
+      );
       worker.on('exit', (code) => this.fail(new Error(`blob worker exited with code ${code}`)));
       if (this.unrefWhenIdle) worker.unref();
       this.workers.push(entry);
@@ -166,8 +174,13 @@ export class BlobWorkerPool {
   async hashAndSeal(chunk: Buffer): Promise<HashedSealedChunk> {
     const data = transferable(chunk);
     const reply = await this.run({ op: 'hashSeal', taskId: this.nextTaskId++, data }, [data]);
-    if (reply.op !== 'hashSeal') throw new Error(`blob worker sent ${reply.op} for a hashSeal task`);
-    return { id: reply.id, sealed: Buffer.from(reply.sealed), uncompressedLength: reply.uncompressedLength };
+    if (reply.op !== 'hashSeal')
+      throw new Error(`blob worker sent ${reply.op} for a hashSeal task`);
+    return {
+      id: reply.id,
+      sealed: Buffer.from(reply.sealed),
+      uncompressedLength: reply.uncompressedLength,
+    };
   }
 
   /** Opens a sealed blob and checks its SHA-256 against `id`; `sealed` moves to the worker. */
@@ -194,15 +207,18 @@ export class BlobWorkerPool {
   ): Promise<NodeJS.ErrnoException | undefined> {
     const data = transferable(sealed);
     const taskId = this.nextTaskId++;
-    const request: WorkerRequest = { op: 'openWrite', taskId, sealed: data, uncompressedLength, id, file };
+    const request: WorkerRequest = {
+      op: 'openWrite',
+      taskId,
+      sealed: data,
+      uncompressedLength,
+      id,
+      file,
+    };
     const reply = await this.run(request, [data]);
-    if (reply.op !== 'openWrite') throw new Error(`blob worker sent ${reply.op} for an openWrite task`);
-    if (reply.failed === undefined) return undefined;
-    const error: NodeJS.ErrnoException = new Error(reply.failed.message);
-    error.code = reply.failed.code;
-    error.syscall = reply.failed.syscall;
-    error.path = file.path;
-    return error;
+    if (reply.op !== 'openWrite')
+      throw new Error(`blob worker sent ${reply.op} for an openWrite task`);
+    return reply.failed === undefined ? undefined : systemError(reply.failed, file.path);
   }
 
   /**
@@ -213,16 +229,12 @@ export class BlobWorkerPool {
   async readSmallFile(path: string, listedSize: number): Promise<ReadSmallFileOutcome> {
     const request: WorkerRequest = { op: 'readFile', taskId: this.nextTaskId++, path, listedSize };
     const reply = await this.run(request, []);
-    if (reply.op !== 'readFile') throw new Error(`blob worker sent ${reply.op} for a readFile task`);
+    if (reply.op !== 'readFile')
+      throw new Error(`blob worker sent ${reply.op} for a readFile task`);
     const { outcome } = reply;
     if (outcome.kind === 'notFile') return outcome;
-    if (outcome.kind === 'failed') {
-      const error: NodeJS.ErrnoException = new Error(outcome.message);
-      error.code = outcome.code;
-      error.syscall = outcome.syscall;
-      error.path = path;
-      return { kind: 'failed', during: outcome.during, error };
-    }
+    if (outcome.kind === 'failed')
+      return { kind: 'failed', during: outcome.during, error: systemError(outcome, path) };
     const { stats, bytesRead, id, sealed, uncompressedLength } = outcome;
     const read: ReadSmallFileOutcome = { kind: 'read', stats, bytesRead, id };
     if (sealed) read.sealed = Buffer.from(sealed);
@@ -265,7 +277,11 @@ export class BlobWorkerPool {
     return stream === undefined ? undefined : stream % this.size;
   }
 
-  private run(request: WorkerRequest, transfer: ArrayBuffer[], worker?: number): Promise<WorkerReply> {
+  private run(
+    request: WorkerRequest,
+    transfer: ArrayBuffer[],
+    worker?: number,
+  ): Promise<WorkerReply> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.queue.push({ request, transfer, worker, resolve, reject });
@@ -280,7 +296,7 @@ export class BlobWorkerPool {
    * were queued, as when a restore opens the blobs of one file.
    */
   private dispatch(): void {
-    for (let i = 0; i < this.queue.length; ) {
+    for (let i = 0; i < this.queue.length;) {
       const task = this.queue[i]!;
       const index = task.worker ?? this.leastBusyWorker();
       const entry = this.workers[index]!;
@@ -317,13 +333,25 @@ export class BlobWorkerPool {
   /** Rejects every queued and running task, and every later one, with `err`. */
   private fail(err: Error): void {
     this.failure ??= err;
-    const tasks = [...this.queue.splice(0), ...this.workers.flatMap((w) => [...w.running.values()])];
+    const tasks = [
+      ...this.queue.splice(0),
+      ...this.workers.flatMap((w) => [...w.running.values()]),
+    ];
     for (const entry of this.workers) {
       entry.running.clear();
       if (this.unrefWhenIdle) entry.worker.unref();
     }
     for (const task of tasks) task.reject(this.failure);
   }
+}
+
+/** Rebuilds a worker's failed system call as a Node.js system error about `path`. */
+function systemError(failure: SystemFailure, path: string): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(failure.message);
+  error.code = failure.code;
+  error.syscall = failure.syscall;
+  error.path = path;
+  return error;
 }
 
 /** Returns an ArrayBuffer with exactly the bytes of `chunk`, copying only when it shares one. */

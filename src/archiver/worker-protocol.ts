@@ -29,10 +29,17 @@ export type WorkerRequest =
   | OpenWriteRequest
   | { op: 'exit'; taskId: number };
 
+/** A failed system call of a worker, as the fields of a Node.js system error. */
+export interface SystemFailure {
+  code: string;
+  syscall: string;
+  message: string;
+}
+
 /**
- * What a worker found reading a small file (`readFile`): its SHA-256 and
- * sealed bytes (none when empty), or that the path is no longer a regular
- * file, or the system error of `open` or `read`.
+ * Result of reading a small file on a worker (`readFile`). It is the file's
+ * SHA-256 and sealed bytes (none when empty), `notFile` when the path is no
+ * longer a regular file, or the system error of `open` or `read`.
  */
 export type ReadFileOutcome =
   | {
@@ -44,7 +51,7 @@ export type ReadFileOutcome =
       uncompressedLength?: number;
     }
   | { kind: 'notFile' }
-  | { kind: 'failed'; during: 'open' | 'read'; code: string; syscall: string; message: string };
+  | ({ kind: 'failed'; during: 'open' | 'read' } & SystemFailure);
 
 /** A worker's result: the hashed chunk comes back with its id. */
 export type WorkerReply =
@@ -83,5 +90,5 @@ export interface OpenWriteRequest {
 export interface OpenWriteReply {
   op: 'openWrite';
   taskId: number;
-  failed?: { code: string; syscall: string; message: string };
+  failed?: SystemFailure;
 }

@@ -63,9 +63,6 @@ export interface FinishResult {
 
 const DEFAULT_MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024;
 
-/** SHA-256 of no bytes: the hash of an empty file, which has no blobs. */
-const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-
 /** Mode of folders that were never added but hold added nodes. */
 const PARENT_DIR_MODE = 0o755;
 
@@ -162,7 +159,12 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
   addExistingFile(path: readonly string[], meta: NodeMeta, file: ExistingFile): boolean {
     this.checkOpen();
     if (!file.content.every((id) => this.repo.hasBlob('data', id))) return false;
-    insertEntry(this.root, path, { kind: 'file', meta, size: file.size, content: [...file.content] });
+    insertEntry(this.root, path, {
+      kind: 'file',
+      meta,
+      size: file.size,
+      content: [...file.content],
+    });
     this.stats.files++;
     this.stats.filesUnchanged++;
     this.stats.blobsKnown += file.content.length;
@@ -208,13 +210,16 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
         this.budget.release(size);
         throw err;
       }
-      if (outcome.sealed) entry.content = [saver.saveSealed(outcome.id, outcome.sealed, outcome.uncompressedLength, size)];
+      if (outcome.sealed)
+        entry.content = [
+          saver.saveSealed(outcome.id, outcome.sealed, outcome.uncompressedLength, size),
+        ];
       else this.budget.release(size);
       this.stats.files++;
       this.stats.bytesRead += size;
-      const sha256 = size > 0 ? outcome.id : EMPTY_SHA256;
-      const blobs = outcome.sealed ? 1 : 0;
-      return { kind: 'saved', file: { size, sha256, blobs }, stats: outcome.stats, bytesRead: outcome.bytesRead };
+      // The worker hashed the stored bytes, empty ones included, so its id is the file's SHA-256.
+      const saved = { size, sha256: outcome.id, blobs: outcome.sealed ? 1 : 0 };
+      return { kind: 'saved', file: saved, stats: outcome.stats, bytesRead: outcome.bytesRead };
     } finally {
       this.activeFiles--;
     }
@@ -270,7 +275,9 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
    * and so the last one, returns it as the file's only chunk. Otherwise it
    * returns every chunk, the ones already read included, in order.
    */
-  private async takeOnlyChunk(chunks: AsyncGenerator<Buffer>): Promise<{ only?: Buffer; chunks: AsyncIterable<Buffer> }> {
+  private async takeOnlyChunk(
+    chunks: AsyncGenerator<Buffer>,
+  ): Promise<{ only?: Buffer; chunks: AsyncIterable<Buffer> }> {
     const minSize = this.options.chunker?.minSize ?? DEFAULT_CHUNKER_OPTIONS.minSize;
     const first = await chunks.next();
     if (first.done) return { chunks: prepend([], chunks) };
@@ -373,7 +380,10 @@ async function* chunkContent(
   const chunker = new Chunker(options);
   for await (const data of content as AsyncIterable<unknown>) {
     if (!(data instanceof Uint8Array)) {
-      throw new BackupError('ERR_USAGE', 'file stream yielded a string; read it without an encoding');
+      throw new BackupError(
+        'ERR_USAGE',
+        'file stream yielded a string; read it without an encoding',
+      );
     }
     counter.bytes += data.length;
     yield* chunker.push(data);
