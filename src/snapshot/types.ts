@@ -72,8 +72,8 @@ export interface LocalFile {
 /**
  * Outcome of `SnapshotWriter.addLocalFile`. `saved` stored the first
  * `min(bytesRead, listedSize)` bytes. `notFile` means the path no longer
- * names a regular file; `failed` carries the system error of opening or
- * reading it, with its `code` and `syscall`, and nothing was added.
+ * names a regular file. `failed` carries the system error of opening or
+ * reading it, with its `code` and `syscall`. Neither adds anything.
  */
 export type LocalFileResult =
   | { kind: 'saved'; file: SavedFile; stats: LocalFileStats; bytesRead: number }

@@ -107,7 +107,7 @@ async function writePlan(
 /** SHA-256 of no bytes, which an empty file of no blobs has. */
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
-/** The SHA-256 of every file of one blob or none, which is that blob's id. */
+/** Returns the SHA-256 of every file of one blob or none by path: that blob's id, or the empty hash. */
 function oneBlobHashes(plan: readonly PlannedNode[]): Map<string, string> {
   const hashes = new Map<string, string>();
   for (const { path, node } of plan) {

@@ -124,8 +124,8 @@ async function addUnchanged(entry: WalkEntry, run: RunState): Promise<boolean> {
   const node = (await parentChildren(parent, entry.path.slice(0, -1), run)).get(entry.path.at(-1)!);
   if (!node || !sameFile(node, entry.stats)) return false;
   const content = node.content ?? [];
-  // A file of several blobs takes its SHA-256 from the parent's manifest; a
-  // file of one blob or none has it in its blob id and is left out.
+  // A file of several blobs takes its SHA-256 from the parent's manifest. A
+  // file of one blob or none is left out, because its blob id is its SHA-256.
   const sha256 = content.length > 1 ? parentManifest.sha256[relative] : undefined;
   if (content.length > 1 && sha256 === undefined) return false;
   const size = Number(entry.stats.size);

@@ -70,7 +70,7 @@ describe("small files read by the writer's workers", () => {
   });
   after(removeTempFolders);
 
-  it('stores small and large files with their bytes, hashes and metadata', async () => {
+  it('stores files with bytes, hashes and metadata', async () => {
     const contents = new Map<string, Buffer>([
       ['empty.txt', Buffer.alloc(0)],
       ['one.txt', Buffer.from('x')],
@@ -186,7 +186,7 @@ describe("small files read by the writer's workers", () => {
       assert.equal(result.error.code, 'ENOENT');
     });
 
-    it('refuses to follow a file swapped for a symbolic link', async () => {
+    it('rejects a file swapped for a symlink', async () => {
       await writeFile(join(folder, 'real.txt'), 'real');
       await symlink('real.txt', join(folder, 'link.txt'));
       const result = await add('link.txt', 4);
@@ -194,14 +194,14 @@ describe("small files read by the writer's workers", () => {
       assert.equal(result.error.code, 'ELOOP');
     });
 
-    it('reports a folder or a FIFO in place of the file as not a file', async () => {
+    it('reports a swapped-in folder or FIFO', async () => {
       await mkdir(join(folder, 'now-a-dir'));
       execFileSync('mkfifo', [join(folder, 'now-a-fifo')]);
       assert.deepEqual(await add('now-a-dir', 10), { kind: 'notFile' });
       assert.deepEqual(await add('now-a-fifo', 10), { kind: 'notFile' });
     });
 
-    it('stores the listed size of a file that grew and shows the growth', async () => {
+    it('stores the listed size of a grown file', async () => {
       const data = Buffer.from('0123456789abcdef');
       await writeFile(join(folder, 'grew.log'), data);
       const result = await add('grew.log', 10);
@@ -220,14 +220,14 @@ describe("small files read by the writer's workers", () => {
       assert.deepEqual(result.file, { size: 3, sha256: sha256('abc'), blobs: 1 });
     });
 
-    it('leaves a file of the chunker minimum or more to the caller', async () => {
+    it('leaves larger files to the caller', async () => {
       await writeFile(join(folder, 'big.bin'), Buffer.alloc(512 * KiB));
       assert.equal(await add('big.bin', 512 * KiB), undefined);
       await unlink(join(folder, 'big.bin'));
     });
   });
 
-  it('warns on an unreadable file read by a worker, as another user', async () => {
+  it('warns on an unreadable file as another user', async () => {
     const user = await ensureTestUser();
     const base = await mkdtemp(join(tmpdir(), 'bgapp-worker-read-'));
     await chmod(base, 0o777);

@@ -83,10 +83,11 @@ export function pgConnectedCommand(
 /**
  * Size of pg_dump's stdout buffer under stdbuf. glibc sizes the buffer from
  * st_blksize, which is 4 KiB for a pipe and for the socket pair that Node.js
- * creates, so pg_dump writes 4 KiB at a time (198,000 writes for a 0.8 GB
- * dump, counted with strace) and a reader that keeps up wakes for each write. With 256 KiB writes,
- * reading that dump took about 0.4 instead of 1.2 CPU seconds, and pg_dump
- * itself about 0.95 instead of 1.3 (2-core VM, Node.js 24, ad hoc script).
+ * creates. pg_dump then writes 4 KiB at a time (198,000 writes for a 0.8 GB
+ * dump, counted with strace), and a reader that keeps up wakes for each
+ * write. With 256 KiB writes, reading that dump took about 0.4 instead of
+ * 1.2 CPU seconds, and pg_dump itself about 0.95 instead of 1.3 (2-core VM,
+ * Node.js 24, ad hoc script).
  */
 export const DUMP_OUTPUT_BUFFER_BYTES = 256 * 1024;
 
