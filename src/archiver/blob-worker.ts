@@ -97,11 +97,19 @@ function handle(request: Exclude<WorkerRequest, { op: 'exit' }>): WorkerReply {
       releaseBuffer(plaintext);
       return reply;
     }
+    case 'append': {
+      const data = new Uint8Array(request.data);
+      const failed = writeAt(request.fd, data, request.position);
+      if (failed === undefined) streamHash(request.stream).update(data);
+      releaseBuffer(data);
+      return failed === undefined ? { op: 'append', taskId } : { op: 'append', taskId, failed };
+    }
     case 'open': {
       const sealed = new Uint8Array(request.sealed);
       const plaintext = openBlob(key, sealed, request.uncompressedLength);
       releaseBuffer(sealed);
-      if (createHash('sha256').update(plaintext).digest('hex') !== request.id) {
+      const checked = request.unchecked !== true;
+      if (checked && createHash('sha256').update(plaintext).digest('hex') !== request.id) {
         throw new Error('its contents do not match its id');
       }
       return { op: 'open', taskId, plaintext: ownedArrayBuffer(plaintext) };
@@ -236,6 +244,19 @@ function writeNewFile(taskId: number, file: FileTarget, plaintext: Uint8Array): 
     return { op: 'openWrite', taskId, failed: failedCall('write', err) };
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Writes all of `data` at `position` of `fd`, returning the failed call instead of throwing it. */
+function writeAt(fd: number, data: Uint8Array, position: number): SystemFailure | undefined {
+  try {
+    // write(2) may write fewer bytes than requested, so the rest is written again.
+    for (let offset = 0; offset < data.length;) {
+      offset += writeSync(fd, data, offset, data.length - offset, position + offset);
+    }
+    return undefined;
+  } catch (err) {
+    return failedCall('write', err);
   }
 }
 

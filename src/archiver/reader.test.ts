@@ -212,6 +212,127 @@ describe('RepositorySnapshotReader', () => {
   });
 });
 
+describe('RepositorySnapshotReader.writeContents', () => {
+  let repoPath: string;
+  let snapshotId: string;
+  let data: Buffer;
+  let prefix: string[];
+  const name = 'large.bin';
+
+  before(async () => {
+    const root = tempFolder();
+    repoPath = join(root, 'repo');
+    await mkdir(join(root, 'data'));
+    data = randomBytes(12 * MiB);
+    await writeFile(join(root, 'data', name), data);
+    resticOk(repoPath, ['init']);
+    resticOk(repoPath, ['backup', join(root, 'data'), '--host', 'reader-test']);
+    prefix = join(root, 'data').split('/').filter(Boolean);
+    snapshotId = JSON.parse(resticOk(repoPath, ['snapshots', '--json']))[0].id;
+  });
+  after(removeTempFolders);
+
+  /** Opens the repository afresh, so each test gets a blob opener of its own. */
+  async function openReader(repo?: Repository): Promise<RepositorySnapshotReader> {
+    repo ??= await Repository.open(new LocalBackend(repoPath), TEST_PASSWORD);
+    return RepositorySnapshotReader.open(repo, snapshotId);
+  }
+
+  async function nodeOf(reader: RepositorySnapshotReader) {
+    const node = await reader.lookup([...prefix, name]);
+    assert.ok(node?.content && node.content.length > 1, `${name} has several blobs`);
+    return node;
+  }
+
+  it('writes blobs and returns SHA-256', async () => {
+    const reader = await openReader();
+    const node = await nodeOf(reader);
+    const path = join(tempFolder(), name);
+    const handle = await open(path, 'wx');
+    try {
+      const sha256 = await reader.writeContents(node, handle.fd, path, true);
+      assert.equal(sha256, createHash('sha256').update(data).digest('hex'));
+    } finally {
+      await handle.close();
+    }
+    assert.ok((await readFile(path)).equals(data), 'restored bytes differ');
+  });
+
+  it('skips a file of one blob', async () => {
+    const reader = await openReader();
+    const node = await nodeOf(reader);
+    const oneBlob = { ...node, content: node.content!.slice(0, 1) };
+    assert.equal(await reader.writeContents(oneBlob, -1, 'unused'), undefined);
+  });
+
+  it('raises a failed write with path', async () => {
+    const reader = await openReader();
+    const node = await nodeOf(reader);
+    const path = join(tempFolder(), 'read-only.bin');
+    await writeFile(path, '');
+    const handle = await open(path, 'r');
+    try {
+      await assert.rejects(reader.writeContents(node, handle.fd, path), (err: NodeJS.ErrnoException) => {
+        assert.equal(err.code, 'EBADF');
+        assert.equal(err.syscall, 'write');
+        assert.equal(err.path, path);
+        return true;
+      });
+    } finally {
+      await handle.close();
+    }
+  });
+
+  // A blob whose MAC is right but whose bytes are another blob's, as a
+  // packing bug could store, is handed to the opener in place of the second blob.
+  async function swappedReader(): Promise<RepositorySnapshotReader> {
+    const repo = await Repository.open(new LocalBackend(repoPath), TEST_PASSWORD);
+    const setOpener = repo.setBlobOpener.bind(repo);
+    let first: { sealed: Buffer; uncompressedLength?: number } | undefined;
+    repo.setBlobOpener = (opener) => {
+      if (opener === undefined) return setOpener(undefined);
+      setOpener(async (blob) => {
+        if (first === undefined) {
+          first = { sealed: Buffer.from(blob.sealed), uncompressedLength: blob.uncompressedLength };
+          return opener(blob);
+        }
+        return opener({ ...blob, sealed: Buffer.from(first.sealed), uncompressedLength: first.uncompressedLength });
+      });
+    };
+    return openReader(repo);
+  }
+
+  it('rejects a blob of other bytes', async () => {
+    const reader = await swappedReader();
+    const node = await nodeOf(reader);
+    const path = join(tempFolder(), name);
+    const handle = await open(path, 'wx');
+    try {
+      await assert.rejects(reader.writeContents(node, handle.fd, path), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'ERR_REPO_CORRUPT');
+        assert.match(err.message, /do not match its id/);
+        return true;
+      });
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('leaves blob ids to file hash', async () => {
+    const reader = await swappedReader();
+    const node = await nodeOf(reader);
+    const path = join(tempFolder(), name);
+    const handle = await open(path, 'wx');
+    try {
+      const sha256 = await reader.writeContents(node, handle.fd, path, true);
+      assert.ok(sha256 !== undefined);
+      assert.notEqual(sha256, createHash('sha256').update(data).digest('hex'));
+    } finally {
+      await handle.close();
+    }
+  });
+});
+
 interface ResticIndex {
   packs: { id: string; blobs: { id: string; offset: number; length: number }[] }[];
 }

@@ -49,7 +49,19 @@ interface FileWrite {
  */
 const fileWrites = new AsyncLocalStorage<FileWrite>();
 
+/**
+ * Set in the async context of loads whose blobs need no check of their ids,
+ * because the caller compares a hash of the whole file with a trusted one.
+ */
+const uncheckedLoads = new AsyncLocalStorage<true>();
+
 const NO_BYTES = Buffer.alloc(0);
+
+/**
+ * Writes of one file handed to its worker before the oldest has settled.
+ * The worker handles them in order; a few queued keep it busy between messages.
+ */
+const APPENDS_AHEAD = 4;
 
 /** Reads one snapshot of a Repository. */
 export class RepositorySnapshotReader implements SnapshotReader {
@@ -146,6 +158,69 @@ export class RepositorySnapshotReader implements SnapshotReader {
   }
 
   /**
+   * Writes the contents of a file node of several blobs into the open file
+   * `fd` (created at `path`) and returns the hex SHA-256 of the bytes
+   * written. Blobs are opened on whichever worker is free and written and
+   * hashed in order on one worker per file, so the plaintext never returns
+   * to this thread. Resolves to undefined, having written nothing, for other
+   * nodes and when blobs cannot be opened on workers; the caller then streams
+   * the file from `openFile`. A damaged blob raises ERR_REPO_CORRUPT, and a
+   * failed write raises its system error. Every write has settled when the
+   * promise does, so the caller may close `fd` then.
+   *
+   * With `hashChecked`, the caller promises to compare the returned SHA-256
+   * with a trusted one, such as the manifest's, so the blobs' own SHA-256 is
+   * not checked: a blob whose bytes differ from its id then shows as a file
+   * that differs. The MAC of every blob is still checked.
+   */
+  async writeContents(
+    node: TreeNode,
+    fd: number,
+    path: string,
+    hashChecked = false,
+  ): Promise<string | undefined> {
+    const content = node.content ?? [];
+    if (node.type !== 'file' || content.length < 2 || !this.openBlobsOnWorkers()) return undefined;
+    if (hashChecked) {
+      return uncheckedLoads.run(true, () => this.appendBlobs(content, fd, path));
+    }
+    return this.appendBlobs(content, fd, path);
+  }
+
+  /** Writes and hashes the blobs `content` into `fd` on one worker; see `writeContents`. */
+  private async appendBlobs(
+    content: readonly string[],
+    fd: number,
+    path: string,
+  ): Promise<string> {
+    const pool = openerPools.get(this.repo)!;
+    const stream = pool.openStream();
+    const appends: Promise<NodeJS.ErrnoException | undefined>[] = [];
+    const settleOldest = async () => {
+      const failed = await appends.shift()!;
+      if (failed !== undefined) throw failed;
+    };
+    let position = 0;
+    let sha256: string | undefined;
+    try {
+      for await (const blob of this.blobs(content)) {
+        const length = blob.length;
+        appends.push(pool.appendToFile(stream, fd, position, blob, path));
+        position += length;
+        if (appends.length >= APPENDS_AHEAD) await settleOldest();
+      }
+      while (appends.length > 0) await settleOldest();
+      sha256 = await pool.digest(stream);
+      return sha256;
+    } finally {
+      // No write may still be running when the caller closes the file, and
+      // the worker drops the running hash of a file that failed.
+      await Promise.allSettled(appends);
+      if (sha256 === undefined) await pool.digest(stream).catch(() => {});
+    }
+  }
+
+  /**
    * Has the repository open and verify loaded blobs on worker threads, so
    * that the blobs loaded ahead are decrypted, decompressed and hashed on
    * every core instead of all on this thread. Returns whether this reader's
@@ -163,7 +238,9 @@ export class RepositorySnapshotReader implements SnapshotReader {
     openerPools.set(repo, pool);
     repo.setBlobOpener(async ({ sealed, uncompressedLength, id }) => {
       const write = fileWrites.getStore();
-      if (write === undefined) return pool.open(sealed, uncompressedLength, id);
+      if (write === undefined) {
+        return pool.open(sealed, uncompressedLength, id, uncheckedLoads.getStore() !== true);
+      }
       write.error = await pool.openAndWrite(sealed, uncompressedLength, id, write.file);
       write.written = write.error === undefined;
       return NO_BYTES;

@@ -150,6 +150,29 @@ export class BlobWorkerPool {
     return { id: reply.id, data: Buffer.from(reply.data) };
   }
 
+  /**
+   * Writes `chunk` at `position` of the open file `fd` and feeds it into
+   * `stream`'s running SHA-256, on the stream's worker; the chunk's memory
+   * moves there and is freed. Call it for every chunk of the file in order,
+   * then `digest`. Resolves to the system error of a failed write, with its
+   * code, syscall and `path`. The caller keeps `fd` open until every append
+   * has settled.
+   */
+  async appendToFile(
+    stream: number,
+    fd: number,
+    position: number,
+    chunk: Uint8Array,
+    path: string,
+  ): Promise<NodeJS.ErrnoException | undefined> {
+    const data = transferable(chunk);
+    const taskId = this.nextTaskId++;
+    const request: WorkerRequest = { op: 'append', taskId, stream, fd, position, data };
+    const reply = await this.run(request, [data], this.streamWorker(stream));
+    if (reply.op !== 'append') throw new Error(`blob worker sent ${reply.op} for an append task`);
+    return reply.failed === undefined ? undefined : systemError(reply.failed, path);
+  }
+
   /** Ends `stream` and returns the hex SHA-256 of every chunk hashed with it. */
   async digest(stream: number): Promise<string> {
     const request: WorkerRequest = { op: 'digest', taskId: this.nextTaskId++, stream };
@@ -183,11 +206,21 @@ export class BlobWorkerPool {
     };
   }
 
-  /** Opens a sealed blob and checks its SHA-256 against `id`; `sealed` moves to the worker. */
-  async open(sealed: Buffer, uncompressedLength: number | undefined, id: string): Promise<Buffer> {
+  /**
+   * Opens a sealed blob and checks its SHA-256 against `id`; `sealed` moves
+   * to the worker. With `checkId` false the SHA-256 is left out, for a caller
+   * that checks a hash over this blob's bytes itself, such as a file's.
+   */
+  async open(
+    sealed: Buffer,
+    uncompressedLength: number | undefined,
+    id: string,
+    checkId = true,
+  ): Promise<Buffer> {
     const data = transferable(sealed);
     const taskId = this.nextTaskId++;
     const request: WorkerRequest = { op: 'open', taskId, sealed: data, uncompressedLength, id };
+    if (!checkId) request.unchecked = true;
     const reply = await this.run(request, [data]);
     if (reply.op !== 'open') throw new Error(`blob worker sent ${reply.op} for an open task`);
     return Buffer.from(reply.plaintext);

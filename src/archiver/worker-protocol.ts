@@ -13,7 +13,8 @@ export interface WorkerInit {
  * A task for a worker; every ArrayBuffer is transferred, not copied. `update`
  * feeds a chunk into a stream's running SHA-256 and hands the chunk back, and
  * `digest` ends the stream. `hashSeal` hashes and seals a chunk in one
- * message, for a file of one chunk. A worker handles its messages in order, so the
+ * message, for a file of one chunk. `open` decrypts and decompresses a blob
+ * and checks its id. A worker handles its messages in order, so the
  * pool sends every task of one stream to the same worker. `exit` ends the worker
  * after the tasks sent before it.
  */
@@ -24,9 +25,18 @@ export type WorkerRequest =
   | { op: 'hashSeal'; taskId: number; data: ArrayBuffer }
   | { op: 'digest'; taskId: number; stream: number }
   | { op: 'pack'; taskId: number; parts: ArrayBuffer[] }
-  | { op: 'open'; taskId: number; sealed: ArrayBuffer; uncompressedLength?: number; id: string }
+  | {
+      op: 'open';
+      taskId: number;
+      sealed: ArrayBuffer;
+      uncompressedLength?: number;
+      id: string;
+      /** Skips the check of the plaintext's SHA-256 against `id` (see `BlobWorkerPool.open`). */
+      unchecked?: true;
+    }
   | { op: 'readFile'; taskId: number; path: string; listedSize: number }
   | OpenWriteRequest
+  | AppendRequest
   | { op: 'exit'; taskId: number };
 
 /** A failed system call of a worker, as the fields of a Node.js system error. */
@@ -64,6 +74,7 @@ export type WorkerReply =
   | { op: 'open'; taskId: number; plaintext: ArrayBuffer }
   | { op: 'readFile'; taskId: number; outcome: ReadFileOutcome }
   | OpenWriteReply
+  | AppendReply
   | { op: 'error'; taskId: number; message: string };
 
 /** A new file that a worker creates with a blob's plaintext (see OneBlobFile). */
@@ -89,6 +100,28 @@ export interface OpenWriteRequest {
  */
 export interface OpenWriteReply {
   op: 'openWrite';
+  taskId: number;
+  failed?: SystemFailure;
+}
+
+/**
+ * `append` writes a chunk of a file's contents at `position` of the open
+ * descriptor `fd`, then feeds it into `stream`'s running SHA-256, so that a
+ * restored file is written and hashed off the main thread. The pool sends
+ * every chunk of one stream to the same worker, in order.
+ */
+export interface AppendRequest {
+  op: 'append';
+  taskId: number;
+  stream: number;
+  fd: number;
+  position: number;
+  data: ArrayBuffer;
+}
+
+/** The outcome of `append`: `failed` is the system error of a write that failed. */
+export interface AppendReply {
+  op: 'append';
   taskId: number;
   failed?: SystemFailure;
 }

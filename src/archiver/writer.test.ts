@@ -161,8 +161,11 @@ describe('RepositorySnapshotWriter', () => {
     assert.ok(stats.blobsNew >= 1, `${stats.blobsNew} new data blobs`);
     // The edited chunk changes, and so can the few after it until the chunker
     // finds the old boundaries again (the 512 KiB minimum skips over some).
+    // Where it cuts depends on the repository's random polynomial, so the
+    // bounds are loose: a few new chunks, and most of the 40 MiB known.
     assert.ok(stats.blobsNew <= 8, `${stats.blobsNew} new data blobs`);
-    assert.ok(stats.blobsKnown >= 35, `${stats.blobsKnown} known data blobs`);
+    assert.ok(stats.bytesNew <= big.length / 4, `${stats.bytesNew} new bytes`);
+    assert.ok(stats.blobsKnown >= 20, `${stats.blobsKnown} known data blobs`);
     resticOk(repoPath, ['check']);
   });
 

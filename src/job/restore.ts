@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { BackupError } from '../errors/index.ts';
 import type { Logger, ProgressListener } from '../log/index.ts';
-import { restoreFiles, type OneBlobFileWriter } from '../restore/files/index.ts';
+import { restoreFiles, type WorkerFileWriter } from '../restore/files/index.ts';
 import type { RestoreReport } from '../restore/index.ts';
 import { restorePostgres } from '../restore/postgres/index.ts';
 import type { PostgresRestoreOptions } from '../restore/postgres/index.ts';
@@ -50,7 +50,7 @@ export async function runRestore(options: RestoreJobOptions): Promise<RestoreRep
       signal: options.signal,
       onEvent: options.onEvent,
     };
-    reports.push(await restoreOne(base, task, oneBlobWriterOf(options.reader)));
+    reports.push(await restoreOne(base, task, workerWriterOf(options.reader)));
     options.onEvent({ type: 'source-done', source: manifest.name });
   }
   return reports;
@@ -59,19 +59,19 @@ export async function runRestore(options: RestoreJobOptions): Promise<RestoreRep
 type BaseContext = Omit<Parameters<typeof restoreFiles>[0], 'manifest'>;
 
 /**
- * Returns `reader` when it can write files of one blob itself, as
+ * Returns `reader` when it can write files itself, as
  * RepositorySnapshotReader does on its worker threads. Scoped readers do not
  * pass that method on, so the job hands it to the files restore directly.
  */
-function oneBlobWriterOf(reader: SnapshotReader): OneBlobFileWriter | undefined {
-  const candidate = reader as SnapshotReader & Partial<OneBlobFileWriter>;
-  return typeof candidate.writeOneBlobFile === 'function' ? (candidate as OneBlobFileWriter) : undefined;
+function workerWriterOf(reader: SnapshotReader): WorkerFileWriter | undefined {
+  const candidate = reader as SnapshotReader & Partial<WorkerFileWriter>;
+  return typeof candidate.writeOneBlobFile === 'function' ? (candidate as WorkerFileWriter) : undefined;
 }
 
 function restoreOne(
   base: BaseContext,
   task: RestoreTask,
-  oneBlobWriter: OneBlobFileWriter | undefined,
+  workerWriter: WorkerFileWriter | undefined,
 ): Promise<RestoreReport> {
   const { manifest, target } = task;
   if (manifest.type === 'postgres' && target.type === 'postgres') {
@@ -81,7 +81,7 @@ function restoreOne(
     return restoreS3({ ...base, manifest }, target.options);
   }
   if (manifest.type === 'files' && target.type === 'files') {
-    return restoreFiles({ ...base, manifest }, { ...target.options, oneBlobWriter });
+    return restoreFiles({ ...base, manifest }, { ...target.options, workerWriter });
   }
   throw new BackupError(
     'ERR_USAGE',
@@ -128,7 +128,7 @@ export async function restoreWholeSnapshot(
       signal: options.signal,
       onEvent: options.onEvent,
     },
-    { targetDir: options.targetDir, oneBlobWriter: oneBlobWriterOf(reader) },
+    { targetDir: options.targetDir, workerWriter: workerWriterOf(reader) },
   );
   report.notes.push(
     'the snapshot has no manifest.json; files were checked against the snapshot itself',

@@ -2,4 +2,4 @@
 export { restoreFiles, type FilesRestoreOptions } from './restore-files.ts';
 export { unsafeNameReason } from './plan.ts';
 export type { OneBlobFile } from '../../snapshot/index.ts';
-export type { OneBlobFileWriter } from './write-nodes.ts';
+export type { WorkerFileWriter } from './write-nodes.ts';

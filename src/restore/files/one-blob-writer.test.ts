@@ -10,7 +10,7 @@ import type { SnapshotReader, TreeNode } from '../../snapshot/index.ts';
 import type { FilesManifest } from '../../sources/types.ts';
 import { fixtureMtime, makeTempDir, removeTempDir } from '../../../test/support/files-fixture.ts';
 import type { RestoreReport } from '../types.ts';
-import { restoreFiles, type OneBlobFile, type OneBlobFileWriter } from './index.ts';
+import { restoreFiles, type OneBlobFile, type WorkerFileWriter } from './index.ts';
 
 function sha256(data: string): string {
   return createHash('sha256').update(data).digest('hex');
@@ -39,15 +39,15 @@ function manifestOf(files: Map<TreeNode, string[]>): FilesManifest {
   return { type: 'files', name: 'etc', path: '/etc/bgapp', readAt: now, finishedAt: now, files: files.size, bytes: 0, sha256: Object.fromEntries(sums) };
 }
 
-function restore(files: Map<TreeNode, string[]>, targetDir: string, oneBlobWriter: OneBlobFileWriter): Promise<RestoreReport> {
+function restore(files: Map<TreeNode, string[]>, targetDir: string, workerWriter: WorkerFileWriter): Promise<RestoreReport> {
   const ctx = { reader: readerOf(files), manifest: manifestOf(files), force: false, logger: silentLogger, signal: new AbortController().signal, onEvent: () => {} };
-  return restoreFiles(ctx, { targetDir, oneBlobWriter });
+  return restoreFiles(ctx, { targetDir, workerWriter });
 }
 
 /** Returns a writer that records its calls and hands each to `write`. */
 function recordingWriter(write: (node: TreeNode, file: OneBlobFile) => Promise<boolean>) {
   const calls: { node: TreeNode; file: OneBlobFile }[] = [];
-  const writer: OneBlobFileWriter = {
+  const writer: WorkerFileWriter = {
     writeOneBlobFile: (node, file) => {
       calls.push({ node, file });
       return write(node, file);
@@ -105,7 +105,7 @@ describe('restoreFiles with a one-blob writer', () => {
       return true;
     });
     const ctx = { reader: readerOf(files), manifest: { ...manifestOf(files), sha256: { 'small.txt': manifestSum } }, force: false, logger: silentLogger, signal: new AbortController().signal, onEvent: () => {} };
-    const report = await restoreFiles(ctx, { targetDir: join(root, 'compared'), oneBlobWriter: writer });
+    const report = await restoreFiles(ctx, { targetDir: join(root, 'compared'), workerWriter: writer });
     assert.equal(report.verified, false);
     assert.deepEqual(report.differences, [`small.txt has SHA-256 ${sha256('one blob\n')} but the manifest has ${manifestSum}`]);
   });

@@ -10,14 +10,14 @@ import type { RestoreContext, RestoreReport } from '../types.ts';
 import { planRestore, unsafeNameReason, type PlannedNode } from './plan.ts';
 import { prepareTarget } from './target.ts';
 import { writeFiles } from './write-files.ts';
-import { finishFolder, makeFolder, writeSymlink, type OneBlobFileWriter, type WriteOptions } from './write-nodes.ts';
+import { finishFolder, makeFolder, writeSymlink, type WorkerFileWriter, type WriteOptions } from './write-nodes.ts';
 
 /** Options of a `files` restore. */
 export interface FilesRestoreOptions {
   /** Folder that receives the source folder's contents; created when missing. */
   targetDir: string;
-  /** Writes files of one blob off the main thread, such as the RepositorySnapshotReader that `ctx.reader` scopes. */
-  oneBlobWriter?: OneBlobFileWriter;
+  /** Writes files off the main thread, such as the RepositorySnapshotReader that `ctx.reader` scopes. */
+  workerWriter?: WorkerFileWriter;
 }
 
 /**
@@ -47,7 +47,7 @@ export async function restoreFiles(
   await prepareTarget(targetDir, ctx.force);
 
   const setOwner = process.getuid?.() === 0;
-  const writeOptions: WriteOptions = { force: ctx.force, setOwner, oneBlobWriter: options.oneBlobWriter };
+  const writeOptions: WriteOptions = { force: ctx.force, setOwner, workerWriter: options.workerWriter };
   const notes: string[] = [];
   if (targetDir !== requested) notes.push(`${requested} is a symbolic link; restored into ${targetDir}`);
   if (!setOwner) notes.push('file owners were not restored because the restore did not run as root');

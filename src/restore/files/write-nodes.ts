@@ -32,17 +32,28 @@ export interface WriteOptions {
   force: boolean;
   /** Set uid and gid, which only root may do. */
   setOwner: boolean;
-  /** Writes files of one blob on worker threads; without it every file is streamed. */
-  oneBlobWriter?: OneBlobFileWriter;
+  /** Writes files on worker threads; without it every file is written on this thread. */
+  workerWriter?: WorkerFileWriter;
 }
 
 /**
- * Writes a file node of one blob into a new file, such as
- * RepositorySnapshotReader on its worker threads. Resolves to false, having
- * written nothing, when it cannot write that node.
+ * Writes files on worker threads, such as RepositorySnapshotReader. Each
+ * method resolves to false or undefined, having written nothing, when it
+ * cannot write that node, and the file is then written on this thread.
  */
-export interface OneBlobFileWriter {
+export interface WorkerFileWriter {
+  /** Writes a file node of one blob into a new file. */
   writeOneBlobFile(node: TreeNode, file: OneBlobFile): Promise<boolean>;
+  /**
+   * Writes the contents of a file node of several blobs into the open file
+   * `fd` at `path`, and returns the hex SHA-256 of the bytes written.
+   */
+  writeContents?(
+    node: TreeNode,
+    fd: number,
+    path: string,
+    hashChecked?: boolean,
+  ): Promise<string | undefined>;
 }
 
 /**
@@ -75,13 +86,16 @@ export async function makeFolder(absolutePath: string, options: WriteOptions): P
  * Streams a file node's contents into a new file at `absolutePath`, sets its
  * owner, mode and times, and returns the hex SHA-256 of the bytes written.
  * Each chunk is hashed once write(2) has taken all of it, so the sum covers
- * what reached the file without reading it back.
+ * what reached the file without reading it back. `hashChecked` means that
+ * the caller compares the result with a trusted SHA-256, so a worker writer
+ * may leave out the check of each blob's id.
  */
 export async function writeFile(
   absolutePath: string,
   node: TreeNode,
   reader: SnapshotReader,
   options: WriteOptions,
+  hashChecked = false,
 ): Promise<string> {
   if (options.force) await removeExisting(absolutePath);
   const oneBlobId = await writeOneBlob(absolutePath, node, options);
@@ -91,15 +105,11 @@ export async function writeFile(
     throw writeFailed(absolutePath, err);
   });
   try {
-    // Written through the FileHandle: a write stream made with autoClose false
-    // leaves handle.close() unsettled on Node 24.
-    const hash = createHash('sha256');
-    for await (const chunk of reader.openFile(node)) {
-      await writeAll(handle, chunk as Uint8Array);
-      hash.update(chunk as Uint8Array);
-    }
+    const sha256 =
+      (await options.workerWriter?.writeContents?.(node, handle.fd, absolutePath, hashChecked)) ??
+      (await streamContents(handle, node, reader));
     await setMeta(handle, node, options);
-    return hash.digest('hex');
+    return sha256;
   } catch (err) {
     throw isBackupError(err) || systemCode(err) === undefined
       ? err
@@ -110,7 +120,22 @@ export async function writeFile(
 }
 
 /**
- * Has `options.oneBlobWriter` write a file of one blob, and returns the
+ * Writes a file node's contents through `handle` on this thread and returns
+ * their hex SHA-256. Each chunk is hashed once write(2) has taken all of it.
+ */
+async function streamContents(handle: FileHandle, node: TreeNode, reader: SnapshotReader): Promise<string> {
+  // Written through the FileHandle: a write stream made with autoClose false
+  // leaves handle.close() unsettled on Node 24.
+  const hash = createHash('sha256');
+  for await (const chunk of reader.openFile(node)) {
+    await writeAll(handle, chunk as Uint8Array);
+    hash.update(chunk as Uint8Array);
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * Has `options.workerWriter` write a file of one blob, and returns the
  * file's SHA-256, which is the blob's id because the writer checks the
  * blob's bytes against it. Returns undefined when the file is left to the caller.
  */
@@ -120,7 +145,7 @@ async function writeOneBlob(
   options: WriteOptions,
 ): Promise<string | undefined> {
   const blobId = node.content?.length === 1 ? node.content[0] : undefined;
-  if (options.oneBlobWriter === undefined || blobId === undefined) return undefined;
+  if (options.workerWriter === undefined || blobId === undefined) return undefined;
   const setOwner = options.setOwner && node.uid !== undefined && node.gid !== undefined;
   const file: OneBlobFile = {
     path: absolutePath,
@@ -130,7 +155,7 @@ async function writeOneBlob(
     mtimeMillis: node.mtime.getTime(),
   };
   try {
-    return (await options.oneBlobWriter.writeOneBlobFile(node, file)) ? blobId : undefined;
+    return (await options.workerWriter.writeOneBlobFile(node, file)) ? blobId : undefined;
   } catch (err) {
     throw isBackupError(err) || systemCode(err) === undefined
       ? err
