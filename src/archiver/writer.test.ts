@@ -69,7 +69,7 @@ describe('RepositorySnapshotWriter', () => {
     repoPath = join(root, 'repo');
     await mkdir(source);
     await makeSourceTree(source);
-    repo = await Repository.init(new LocalBackend(repoPath), TEST_PASSWORD);
+    repo = await Repository.init(new LocalBackend(repoPath), TEST_PASSWORD, { kdfTargetMillis: 0 });
   });
   after(removeTempFolders);
 

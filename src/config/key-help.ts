@@ -2,6 +2,7 @@
  * Rules and example lines for each config key. Error messages are built from these,
  * so a user reads the rule and a line to copy.
  */
+import { DEFAULT_KDF_TARGET_MILLIS, MAX_KDF_TARGET_MILLIS } from '../crypto/index.ts';
 
 /** Expected value of a key and a line that would be valid there. */
 export interface KeyHelp {
@@ -30,6 +31,10 @@ export const KEY_HELP: Record<string, KeyHelp> = {
   repository: fixed('a mapping', 'repository: { path: BGAPP_Backups/repository }'),
   'repository.path': fixed('a folder path', 'path: BGAPP_Backups/repository'),
   'repository.password_file': fixed('a file path', 'password_file: /etc/bgapp-backup/password'),
+  'repository.kdf_target_ms': fixed(
+    `a whole number of milliseconds from 0 to ${MAX_KDF_TARGET_MILLIS}`,
+    `kdf_target_ms: ${DEFAULT_KDF_TARGET_MILLIS}`,
+  ),
   backup: fixed('a mapping', 'backup: { hostname: bgapp-server }'),
   'backup.hostname': fixed('a host name', 'hostname: bgapp-server'),
   'backup.before': fixed('a shell command', 'before: systemctl stop bgapp-worker'),

@@ -107,6 +107,40 @@ describe('parseConfig', () => {
     assert.ok(config.backup.hostname.length > 0);
   });
 
+  it('defaults repository.kdf_target_ms to 500', async () => {
+    const text = `sources:\n  - { type: files, name: etc, path: /etc }\n`;
+    const config = await parseConfig(text, '/x.yaml', { env: {}, home: '/home/bg' });
+    assert.equal(config.repository.kdf_target_ms, 500);
+  });
+
+  it('keeps a valid repository.kdf_target_ms', async () => {
+    const sources = 'sources:\n  - { type: files, name: etc, path: /etc }\n';
+    for (const value of [0, 2000, 60_000]) {
+      const text = `repository:\n  kdf_target_ms: ${value}\n${sources}`;
+      const config = await parseConfig(text, '/x.yaml', { env: {}, home: '/home/bg' });
+      assert.equal(config.repository.kdf_target_ms, value);
+    }
+  });
+
+  it('rejects an invalid repository.kdf_target_ms', async () => {
+    const sources = 'sources:\n  - { type: files, name: etc, path: /etc }\n';
+    for (const [value, shown] of [
+      ['-1', '-1'],
+      ['1.5', '1.5'],
+      ['60001', '60001'],
+      ['fast', '"fast"'],
+    ]) {
+      const err = await configError(`repository:\n  kdf_target_ms: ${value}\n${sources}`);
+      assert.ok(
+        err.message.includes(
+          ':2: repository.kdf_target_ms: expected a whole number of milliseconds ' +
+            `from 0 to 60000, got ${shown}; write kdf_target_ms: 500`,
+        ),
+        err.message,
+      );
+    }
+  });
+
   it('accepts sections whose keys are all commented out', async () => {
     const text = 'onedrive:\n  # folder: ~/OneDrive\nbackup:\nsources:\n  - { type: files, name: etc, path: /etc }\n';
     const config = await parseConfig(text, '/x.yaml', { env: {}, home: '/home/bg' });

@@ -29,7 +29,11 @@ function configWith(passwordFile: string): Config {
   return {
     file: join(dir, 'bgapp-backup.yaml'),
     onedrive: { mode: 'folder' },
-    repository: { path: 'BGAPP_Backups/repository', password_file: passwordFile },
+    repository: {
+      path: 'BGAPP_Backups/repository',
+      password_file: passwordFile,
+      kdf_target_ms: 0,
+    },
     backup: { hostname: 'h' },
     plain_copies: { enabled: false, keep: 3 },
     sources: [],

@@ -22,7 +22,7 @@ function configWith(path: string, folder?: string): Config {
   return {
     file: '/etc/bgapp-backup.yaml',
     onedrive: { mode: 'folder', folder },
-    repository: { path },
+    repository: { path, kdf_target_ms: 0 },
     backup: { hostname: 'h' },
     plain_copies: { enabled: false, keep: 3 },
     sources: [],

@@ -59,6 +59,7 @@ export async function resolveConfig(
     repository: {
       path: expandHome(file.repository.path ?? DEFAULT_REPOSITORY_PATH, context.home),
       password_file: optionalPath(file.repository.password_file, context),
+      kdf_target_ms: file.repository.kdf_target_ms,
     },
     backup: { ...file.backup, hostname: file.backup.hostname ?? osHostname() },
     plain_copies: file.plain_copies,

@@ -4,6 +4,7 @@
  * Every object is strict so that a misspelt key fails instead of being ignored.
  */
 import * as z from 'zod';
+import { DEFAULT_KDF_TARGET_MILLIS, MAX_KDF_TARGET_MILLIS } from '../crypto/index.ts';
 
 // zod compiles a parser for each object schema with `new Function` on first
 // use, which took about 55 ms of a 0.5 s command in a CPU profile. A config
@@ -52,6 +53,12 @@ const onedriveSchema = z.strictObject({
 const repositorySchema = z.strictObject({
   path: text.optional(),
   password_file: text.optional(),
+  kdf_target_ms: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_KDF_TARGET_MILLIS)
+    .default(DEFAULT_KDF_TARGET_MILLIS),
 });
 
 const backupSchema = z.strictObject({
@@ -100,7 +107,7 @@ const sourceSchema = z.discriminatedUnion('type', [postgresSchema, s3Schema, fil
 /** Schema of a whole config file. */
 export const configFileSchema = z.strictObject({
   onedrive: onedriveSchema.default({ mode: 'folder' }),
-  repository: repositorySchema.default({}),
+  repository: repositorySchema.default({ kdf_target_ms: DEFAULT_KDF_TARGET_MILLIS }),
   backup: backupSchema.default({}),
   plain_copies: plainCopiesSchema.default({ enabled: false, keep: 3 }),
   sources: z.array(sourceSchema).min(1),

@@ -55,6 +55,8 @@ export interface Config {
     path: string;
     /** Absolute path of the repository password file. */
     password_file?: string;
+    /** Time a new key file's scrypt derivation aims for, in milliseconds; 0 gives the minimum. */
+    kdf_target_ms: number;
   };
   backup: {
     hostname: string;

@@ -19,4 +19,15 @@ export {
   sealUnpacked,
   type SealedBlob,
 } from './compress.ts';
-export { deriveKey, newKdfParams, type KdfParams } from './kdf.ts';
+export {
+  DEFAULT_KDF_TARGET_MILLIS,
+  MAX_KDF_TARGET_MILLIS,
+  MIN_KDF_COST,
+  calibrateKdf,
+  deriveKey,
+  kdfCostFor,
+  newKdfParams,
+  type KdfCost,
+  type KdfParams,
+  type KdfTiming,
+} from './kdf.ts';

@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { LocalBackend, type FileHandle } from '../backend/index.ts';
 import { Repository } from './repository.ts';
-import { TEST_PASSWORD, fileTree, resticOk, tempFolder } from './test-helpers.ts';
+import { MIN_KDF_TARGET, TEST_PASSWORD, fileTree, resticOk, tempFolder } from './test-helpers.ts';
 import { loadMasterIndex } from './master-index.ts';
 import { masterKeyFromBytes } from '../crypto/index.ts';
 
@@ -33,7 +33,7 @@ function sealInWorker(keyBytes: Uint8Array, plaintext: Buffer) {
 describe('Repository blobs', () => {
   it('packs blobs sealed in a worker thread', async () => {
     const repoPath = join(root, 'worker');
-    const repo = await Repository.init(new LocalBackend(repoPath), TEST_PASSWORD);
+    const repo = await Repository.init(new LocalBackend(repoPath), TEST_PASSWORD, MIN_KDF_TARGET);
     const plaintext = Buffer.from('tile '.repeat(20_000));
     const prepared = await sealInWorker(repo.masterKeyBytes(), plaintext);
     const id = createHash('sha256').update(plaintext).digest('hex');
@@ -50,6 +50,7 @@ describe('Repository blobs', () => {
   it('splits many blobs into bounded packs of one type each', async () => {
     const repoPath = join(root, 'many');
     const repo = await Repository.init(new LocalBackend(repoPath), TEST_PASSWORD, {
+      ...MIN_KDF_TARGET,
       packSizeTarget: 256 * 1024,
     });
     const ids = [];
@@ -85,7 +86,10 @@ describe('Repository blobs', () => {
         if (handle.type === 'data' && large) saved.push(data);
       }
     })(repoPath);
-    const repo = await Repository.init(backend, TEST_PASSWORD, { packSizeTarget: 256 * 1024 });
+    const repo = await Repository.init(backend, TEST_PASSWORD, {
+      ...MIN_KDF_TARGET,
+      packSizeTarget: 256 * 1024,
+    });
     const ids = [];
     for (let i = 0; i < 12; i++) ids.push((await repo.saveBlob('data', randomBytes(50_000))).id);
     const tree = await repo.saveBlob('tree', fileTree('freed.bin', 12 * 50_000, ids));

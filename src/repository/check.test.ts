@@ -8,13 +8,24 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { LocalBackend } from '../backend/index.ts';
 import { Repository } from './repository.ts';
-import { TEST_PASSWORD, restic, resticOk, tempFolder, writeFlatSnapshot } from './test-helpers.ts';
+import {
+  MIN_KDF_TARGET,
+  TEST_PASSWORD,
+  restic,
+  resticOk,
+  tempFolder,
+  writeFlatSnapshot,
+} from './test-helpers.ts';
 
 const root = tempFolder();
 after(() => rm(root, { recursive: true, force: true }));
 
 async function repoWithSnapshot(name: string): Promise<Repository> {
-  const repo = await Repository.init(new LocalBackend(join(root, name)), TEST_PASSWORD);
+  const repo = await Repository.init(
+    new LocalBackend(join(root, name)),
+    TEST_PASSWORD,
+    MIN_KDF_TARGET,
+  );
   await writeFlatSnapshot(repo, { 'a.bin': randomBytes(50_000), 'b.txt': Buffer.from('b\n') });
   return repo;
 }
@@ -72,7 +83,11 @@ describe('Repository check', () => {
   });
 
   it('reads a pack of several segments', async () => {
-    const repo = await Repository.init(new LocalBackend(join(root, 'segments')), TEST_PASSWORD);
+    const repo = await Repository.init(
+      new LocalBackend(join(root, 'segments')),
+      TEST_PASSWORD,
+      MIN_KDF_TARGET,
+    );
     // Eight blobs of 900 KB in one pack, so the pack is read in several segments.
     const files = Object.fromEntries(
       Array.from({ length: 8 }, (_, i) => [`f${i}.bin`, randomBytes(900_000)]),

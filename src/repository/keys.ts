@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Backend } from '../backend/index.ts';
 import {
+  calibrateKdf,
   deriveKey,
   masterKeyFromJson,
   masterKeyToJson,
@@ -30,14 +31,19 @@ export interface KeyFileJson {
   data: string;
 }
 
-/** Seals `master` under `password` and stores it as a new key file; returns its id. */
+/**
+ * Seals `master` under `password` and stores it as a new key file; returns its
+ * id. Its scrypt cost is calibrated so that deriving the key takes about
+ * `kdfTargetMillis` (see calibrateKdf; 0 gives MIN_KDF_COST).
+ */
 export async function writeKeyFile(
   backend: Backend,
   master: MasterKey,
   password: string,
   who: { username: string; hostname: string },
+  kdfTargetMillis?: number,
 ): Promise<Id> {
-  const params = newKdfParams();
+  const params = newKdfParams(await calibrateKdf(kdfTargetMillis));
   const userKey = await deriveKey(password, params);
   const sealed = seal(userKey, Buffer.from(JSON.stringify(masterKeyToJson(master))));
   const json: KeyFileJson = {

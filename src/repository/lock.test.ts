@@ -9,7 +9,7 @@ import { LocalBackend } from '../backend/index.ts';
 import { masterKeyFromBytes, sealUnpacked } from '../crypto/index.ts';
 import { isBackupError } from '../errors/index.ts';
 import { Repository } from './repository.ts';
-import { TEST_PASSWORD, restic, tempFolder } from './test-helpers.ts';
+import { MIN_KDF_TARGET, TEST_PASSWORD, restic, tempFolder } from './test-helpers.ts';
 import type { LockJson } from './types.ts';
 
 const root = tempFolder();
@@ -48,7 +48,11 @@ async function lockNames(repo: Repository): Promise<string[]> {
 
 describe('Repository locks', () => {
   it('removes a stale lock of another host', async () => {
-    const repo = await Repository.init(new LocalBackend(join(root, 'old')), TEST_PASSWORD);
+    const repo = await Repository.init(
+      new LocalBackend(join(root, 'old')),
+      TEST_PASSWORD,
+      MIN_KDF_TARGET,
+    );
     const old = new Date(Date.now() - 31 * 60 * 1000).toISOString();
     const id = await plantLock(repo, { time: old });
     const handle = await repo.lock({ exclusive: true });
@@ -59,6 +63,7 @@ describe('Repository locks', () => {
 
   it('rejects with ERR_REPO_LOCKED when another host holds a fresh lock', async () => {
     const repo = await Repository.init(new LocalBackend(join(root, 'live')), TEST_PASSWORD, {
+      ...MIN_KDF_TARGET,
       lockWaitMillis: 1200,
     });
     const id = await plantLock(repo, { hostname: 'other-host', exclusive: false });
@@ -80,7 +85,11 @@ describe('Repository locks', () => {
   });
 
   it('treats a lock of this host with a dead PID as stale', async () => {
-    const repo = await Repository.init(new LocalBackend(join(root, 'dead')), TEST_PASSWORD);
+    const repo = await Repository.init(
+      new LocalBackend(join(root, 'dead')),
+      TEST_PASSWORD,
+      MIN_KDF_TARGET,
+    );
     const id = await plantLock(repo, { hostname: hostname(), pid: await deadPid() });
     const live = await plantLock(repo, {
       hostname: hostname(),
@@ -92,7 +101,11 @@ describe('Repository locks', () => {
   });
 
   it('writes locks that restic honours', async () => {
-    const repo = await Repository.init(new LocalBackend(join(root, 'restic')), TEST_PASSWORD);
+    const repo = await Repository.init(
+      new LocalBackend(join(root, 'restic')),
+      TEST_PASSWORD,
+      MIN_KDF_TARGET,
+    );
     const handle = await repo.lock({ exclusive: true });
     const result = restic(repo.backend.location, ['check']);
     assert.notEqual(result.status, 0);

@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { LocalBackend } from '../backend/index.ts';
 import { isBackupError } from '../errors/index.ts';
 import { Repository } from './repository.ts';
-import { TEST_PASSWORD, restic, resticOk, tempFolder, writeFlatSnapshot } from './test-helpers.ts';
+import { MIN_KDF_TARGET, TEST_PASSWORD, restic, resticOk, tempFolder, writeFlatSnapshot } from './test-helpers.ts';
 
 const folders: string[] = [];
 after(async () => {
@@ -24,7 +24,7 @@ describe('Repository', () => {
   it('writes a repository that restic checks and restores', async () => {
     const root = newFolder();
     const repoPath = join(root, 'repo');
-    const repo = await Repository.init(new LocalBackend(repoPath), TEST_PASSWORD);
+    const repo = await Repository.init(new LocalBackend(repoPath), TEST_PASSWORD, MIN_KDF_TARGET);
     const small = Buffer.from('hello from bgapp-backup\n');
     const random = randomBytes(300_000);
     const text = Buffer.from('geo '.repeat(100_000));
@@ -82,7 +82,7 @@ describe('Repository', () => {
   });
 
   it('deduplicates blobs and counts stored bytes', async () => {
-    const repo = await Repository.init(new LocalBackend(join(newFolder(), 'repo')), TEST_PASSWORD);
+    const repo = await Repository.init(new LocalBackend(join(newFolder(), 'repo')), TEST_PASSWORD, MIN_KDF_TARGET);
     const data = randomBytes(1000);
     const first = await repo.saveBlob('data', data);
     const second = await repo.saveBlob('data', data);
@@ -106,7 +106,7 @@ describe('Repository', () => {
 
   it('names a missing pack when loading a blob', async () => {
     const path = join(newFolder(), 'repo');
-    const repo = await Repository.init(new LocalBackend(path), TEST_PASSWORD);
+    const repo = await Repository.init(new LocalBackend(path), TEST_PASSWORD, MIN_KDF_TARGET);
     const { id } = await repo.saveBlob('data', randomBytes(1000));
     await repo.flush();
     const [pack] = (await repo.backend.list('data')).map((file) => file.name);
@@ -121,8 +121,8 @@ describe('Repository', () => {
 
   it('rejects init when a repository exists', async () => {
     const backend = new LocalBackend(join(newFolder(), 'repo'));
-    await Repository.init(backend, TEST_PASSWORD);
-    await assert.rejects(Repository.init(backend, TEST_PASSWORD), (err) =>
+    await Repository.init(backend, TEST_PASSWORD, MIN_KDF_TARGET);
+    await assert.rejects(Repository.init(backend, TEST_PASSWORD, MIN_KDF_TARGET), (err) =>
       isBackupError(err, 'ERR_REPO_EXISTS'),
     );
   });
@@ -155,7 +155,7 @@ describe('Repository', () => {
   });
 
   it('finds snapshots by prefix and rejects ambiguous ones', async () => {
-    const repo = await Repository.init(new LocalBackend(join(newFolder(), 'repo')), TEST_PASSWORD);
+    const repo = await Repository.init(new LocalBackend(join(newFolder(), 'repo')), TEST_PASSWORD, MIN_KDF_TARGET);
     const ids = [];
     for (let i = 0; i < 20; i++)
       ids.push(await writeFlatSnapshot(repo, { 'a.txt': Buffer.from(`v${i}`) }));

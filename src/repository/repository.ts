@@ -71,7 +71,7 @@ export class Repository {
     }
     await backend.create();
     const key = generateMasterKey();
-    const keyId = await writeKeyFile(backend, key, password, who(opts));
+    const keyId = await writeKeyFile(backend, key, password, who(opts), opts.kdfTargetMillis);
     const config = newConfig();
     // The config is sealed but never compressed: readers learn the version from it.
     await backend.save(
@@ -294,9 +294,13 @@ export class Repository {
     return listKeyInfos(this.backend, this.keyId);
   }
 
-  /** Adds a key file for another password; returns its id. */
-  async addKey(password: string): Promise<Id> {
-    return writeKeyFile(this.backend, this.key, password, who({ hostname: this.hostname }));
+  /**
+   * Adds a key file for another password; returns its id. Its scrypt cost is
+   * calibrated to about `kdfTargetMillis` (default 500 ms, 0 for the minimum).
+   */
+  async addKey(password: string, kdfTargetMillis?: number): Promise<Id> {
+    const owner = who({ hostname: this.hostname });
+    return writeKeyFile(this.backend, this.key, password, owner, kdfTargetMillis);
   }
 
   /** Removes a key file; rejects the key in use and the last key with ERR_USAGE. */
@@ -318,10 +322,13 @@ export class Repository {
     await this.backend.remove({ type: 'keys', name: id });
   }
 
-  /** Replaces the key in use with one for a new password; returns the new key's id. */
-  async changePassword(newPassword: string): Promise<Id> {
+  /**
+   * Replaces the key in use with one for a new password, calibrated like
+   * addKey; returns the new key's id.
+   */
+  async changePassword(newPassword: string, kdfTargetMillis?: number): Promise<Id> {
     const old = this.keyId;
-    const id = await this.addKey(newPassword);
+    const id = await this.addKey(newPassword, kdfTargetMillis);
     this.keyId = id;
     await this.backend.remove({ type: 'keys', name: old });
     return id;

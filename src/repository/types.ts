@@ -19,6 +19,11 @@ export interface RepositoryOptions {
   maxPendingPacks?: number;
   /** Pack size to aim for, in bytes (default 16 MiB); tests lower it. */
   packSizeTarget?: number;
+  /**
+   * Time `init` aims for when deriving the new key file's key, in
+   * milliseconds (default 500, as restic; 0 gives the minimum cost, N=2^15, r=8, p=1).
+   */
+  kdfTargetMillis?: number;
 }
 
 /** The decrypted `config` file (restic design document, "Repository Format"). */

@@ -41,7 +41,10 @@ async function main(args: string[]): Promise<object> {
   const snapshot = new MemorySnapshot();
   if (command === 'backup' && sourceDir) return backup(sourceDir, snapshot);
   if (command === 'backup-repo' && sourceDir && targetDir) {
-    const repo = await Repository.init(new LocalBackend(targetDir), 'run-files-source test password');
+    // The minimum scrypt cost (no 0.5 s calibration) keeps the test quick.
+    const repo = await Repository.init(new LocalBackend(targetDir), 'run-files-source test password', {
+      kdfTargetMillis: 0,
+    });
     const writer = new RepositorySnapshotWriter(repo);
     const result = await backup(sourceDir, writer);
     const finish = { tags: [], paths: ['/files/cli'], hostname: 'test', username: 'test', programVersion: 'test' };

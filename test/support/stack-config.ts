@@ -42,10 +42,15 @@ export function filesSourceConfig(
   return { type: 'files', name, path, exclude };
 }
 
-/** Writes `config` as YAML to `path`. */
+/**
+ * Writes `config` as YAML to `path`. It sets `repository.kdf_target_ms` to 0
+ * unless `config` sets it, so `init` writes key files at the minimum scrypt
+ * cost. Every later command then derives the key in about 0.1 s, not 0.5 s.
+ */
 export async function writeConfigFile(
   path: string,
   config: Record<string, unknown>,
 ): Promise<void> {
-  await writeFile(path, stringify(config));
+  const repository = { kdf_target_ms: 0, ...(config.repository as object | undefined) };
+  await writeFile(path, stringify({ ...config, repository }));
 }

@@ -13,7 +13,11 @@ export async function runInit(ctx: CommandContext): Promise<number> {
   const password = await resolvePassword({ config });
   const { backend, location, oneDrive } = await openBackend(ctx, config);
   if (oneDrive) await createLayout(oneDrive.path);
-  const repo = await Repository.init(backend, password.reveal(), { logger: ctx.logger });
+  // Without a config file (only --repo), the key file gets the library's default target.
+  const repo = await Repository.init(backend, password.reveal(), {
+    logger: ctx.logger,
+    kdfTargetMillis: config?.repository.kdf_target_ms,
+  });
   printResult(ctx.options, { id: repo.id, location }, () => [
     `created repository ${repo.id.slice(0, 10)} at ${location}`,
     'keep the password safe: without it the backups cannot be read, by anyone',

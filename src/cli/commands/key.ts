@@ -13,7 +13,9 @@ import { printResult } from '../output.ts';
 /** Runs one `key` subcommand. */
 export async function runKey(ctx: CommandContext, args: string[]): Promise<number> {
   const [action, id] = args;
-  const { repo } = await openRepository(ctx, { configRequired: false });
+  const { repo, config } = await openRepository(ctx, { configRequired: false });
+  // New key files take the config's repository.kdf_target_ms, else the library's default.
+  const kdfTargetMillis = config?.repository.kdf_target_ms;
   switch (action) {
     case 'list': {
       const keys = await repo.listKeys();
@@ -26,7 +28,7 @@ export async function runKey(ctx: CommandContext, args: string[]): Promise<numbe
       return EXIT_OK;
     }
     case 'add': {
-      const newId = await repo.addKey(await readNewPassword());
+      const newId = await repo.addKey(await readNewPassword(), kdfTargetMillis);
       printResult(ctx.options, { id: newId }, () => [`added key ${newId.slice(0, 8)}`]);
       return EXIT_OK;
     }
@@ -53,7 +55,7 @@ export async function runKey(ctx: CommandContext, args: string[]): Promise<numbe
       return EXIT_OK;
     }
     case 'passwd': {
-      const newId = await repo.changePassword(await readNewPassword());
+      const newId = await repo.changePassword(await readNewPassword(), kdfTargetMillis);
       printResult(ctx.options, { id: newId }, () => [
         `changed the password; new key ${newId.slice(0, 8)}`,
         'update BGAPP_BACKUP_PASSWORD or the password file before the next backup',

@@ -68,7 +68,7 @@ describe('files source against a parent snapshot', () => {
     await writeFile(join(sourceDir, 'big.bin'), big);
     await writeFile(join(sourceDir, 'sub', 'app.yaml'), 'port: 8080\n');
     await writeFile(join(sourceDir, 'app.log'), 'started\n');
-    repo = await Repository.init(new LocalBackend(repoPath), TEST_PASSWORD);
+    repo = await Repository.init(new LocalBackend(repoPath), TEST_PASSWORD, { kdfTargetMillis: 0 });
   });
 
   after(removeTempFolders);

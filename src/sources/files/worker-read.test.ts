@@ -66,7 +66,7 @@ describe("small files read by the writer's workers", () => {
   before(async () => {
     repoPath = join(tempFolder(), 'repo');
     sourceDir = tempFolder();
-    repo = await Repository.init(new LocalBackend(repoPath), TEST_PASSWORD);
+    repo = await Repository.init(new LocalBackend(repoPath), TEST_PASSWORD, { kdfTargetMillis: 0 });
   });
   after(removeTempFolders);
 
