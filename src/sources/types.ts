@@ -104,7 +104,15 @@ export interface S3ObjectManifest {
   /** Path of the object in the snapshot, relative to the bucket's folder. */
   path: string;
   size: number;
-  sha256: string;
+  /**
+   * Hex SHA-256 of the object's bytes. With `sha256Omits: 'one-blob'` on the
+   * manifest, objects stored as one data blob or none may have no `sha256`,
+   * because the snapshot's tree already contains it. The id of that blob is
+   * the object's SHA-256, and an empty object has the SHA-256 of no bytes.
+   * Leaving them out keeps each backup from storing a large, barely
+   * compressible manifest again.
+   */
+  sha256?: string;
   etag: string;
   lastModified: string;
   contentType?: string;
@@ -115,6 +123,12 @@ export interface S3Manifest extends SourceManifestBase {
   type: 's3';
   endpoint: string;
   buckets: { name: string; objects: number; bytes: number; entries: S3ObjectManifest[] }[];
+  /**
+   * Set when objects of at most one blob may lack `sha256`; absent in older
+   * manifests, where every entry has it. Entries copied from an older parent
+   * manifest keep their `sha256`.
+   */
+  sha256Omits?: 'one-blob';
 }
 
 export interface FilesManifest extends SourceManifestBase {

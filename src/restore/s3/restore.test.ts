@@ -205,6 +205,6 @@ describe('restoreS3 on the emulator', () => {
   });
 
   function sha256Of(key: string): string {
-    return manifest.buckets[0]!.entries.find((e) => e.key === key)!.sha256;
+    return manifest.buckets[0]!.entries.find((e) => e.key === key)!.sha256!;
   }
 });

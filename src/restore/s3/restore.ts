@@ -1,7 +1,8 @@
 /**
  * Restore of an `s3` source: writes each backed-up bucket's objects back to
  * an S3 server with their content types and user metadata, then verifies the
- * bucket against the manifest.
+ * bucket against the manifest and, for objects it stores no SHA-256 for, the
+ * snapshot's tree.
  */
 import {
   CreateBucketCommand,
@@ -11,6 +12,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { BackupError } from '../../errors/index.ts';
+import type { TreeNode } from '../../snapshot/index.ts';
 import type { S3Manifest, S3ObjectManifest } from '../../sources/index.ts';
 import {
   createS3Client,
@@ -22,7 +24,7 @@ import {
 } from '../../sources/s3/index.ts';
 import type { RestoreContext, RestoreReport } from '../types.ts';
 import { DEFAULT_UPLOAD_LIMITS, uploadObject, type UploadLimits } from './upload.ts';
-import { verifyBucket } from './verify.ts';
+import { treeSha256, verifyBucket } from './verify.ts';
 
 /** Target endpoint, credentials and bucket choice of an `s3` restore. */
 export interface S3RestoreOptions {
@@ -51,6 +53,11 @@ interface BucketRun {
   options: S3RestoreOptions;
   source: BucketManifest;
   target: string;
+  /**
+   * SHA-256 by key, from the snapshot's tree, of each uploaded object whose
+   * manifest entry has no `sha256`.
+   */
+  treeHashes: Map<string, string>;
 }
 
 /**
@@ -79,7 +86,7 @@ export async function restoreS3(
   for (const source of selected) {
     const target = options.targetBucket ?? source.name;
     targets.push(target);
-    await restoreBucket({ client, ctx, options, source, target }, report);
+    await restoreBucket({ client, ctx, options, source, target, treeHashes: new Map() }, report);
   }
 
   report.target = targets.map((bucket) => `${options.endpoint}/${bucket}`).join(', ');
@@ -136,7 +143,7 @@ async function restoreBucket(run: BucketRun, report: RestoreReport): Promise<voi
 
   ctx.onEvent({ type: 'phase', phase: `verifying bucket ${target}` });
   const verifyTarget = { client: run.client, endpoint: options.endpoint, bucket: target, concurrency, signal: ctx.signal };
-  report.differences.push(...(await verifyBucket(verifyTarget, source.entries)));
+  report.differences.push(...(await verifyBucket(verifyTarget, source.entries, run.treeHashes)));
 }
 
 async function prepareTarget(run: BucketRun, report: RestoreReport): Promise<void> {
@@ -181,6 +188,7 @@ async function restoreObject(run: BucketRun, entry: S3ObjectManifest): Promise<s
 
   const node = await ctx.reader.lookup([source.name, ...path]);
   if (node?.type !== 'file') return `${name} is missing from the snapshot at ${entry.path}`;
+  recordTreeHash(run, entry, node);
 
   const request = {
     bucket: target,
@@ -197,6 +205,16 @@ async function restoreObject(run: BucketRun, entry: S3ObjectManifest): Promise<s
   });
   ctx.onEvent({ type: 'item', source: ctx.manifest.name, item: `${target}/${entry.key}`, bytes: entry.size });
   return undefined;
+}
+
+/**
+ * Records the SHA-256 the snapshot's tree gives for an entry without one, when
+ * the manifest marks such entries as objects of one blob or none.
+ */
+function recordTreeHash(run: BucketRun, entry: S3ObjectManifest, node: TreeNode): void {
+  if (entry.sha256 !== undefined || run.ctx.manifest.sha256Omits !== 'one-blob') return;
+  const sha256 = treeSha256(node);
+  if (sha256 !== undefined) run.treeHashes.set(entry.key, sha256);
 }
 
 async function deleteExtraKeys(run: BucketRun, report: RestoreReport): Promise<void> {

@@ -1,11 +1,14 @@
 /**
  * Checks a restored bucket against the manifest: keys and sizes from a
  * listing, then SHA-256, content type and user metadata of each object by
- * reading it back as a stream.
+ * reading it back as a stream. Objects the manifest stores no SHA-256 for
+ * are checked against the one the snapshot's tree gives (see
+ * `treeSha256`).
  */
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
+import type { TreeNode } from '../../snapshot/index.ts';
 import type { S3ObjectManifest } from '../../sources/index.ts';
 import { forEachConcurrent, listBucket, s3Error } from '../../sources/s3/index.ts';
 
@@ -18,10 +21,15 @@ export interface VerifyTarget {
   signal: AbortSignal;
 }
 
-/** Returns each way the bucket differs from `entries`; empty when it matches. */
+/**
+ * Returns each way the bucket differs from `entries`; empty when it matches.
+ * An entry without `sha256` is compared with its SHA-256 in `treeHashes`, by
+ * key, and is a difference when that map lacks it too.
+ */
 export async function verifyBucket(
   target: VerifyTarget,
   entries: readonly S3ObjectManifest[],
+  treeHashes: ReadonlyMap<string, string> = new Map(),
 ): Promise<string[]> {
   const { client, endpoint, bucket, signal } = target;
   const differences: string[] = [];
@@ -48,12 +56,16 @@ export async function verifyBucket(
   }
 
   await forEachConcurrent(present, target.concurrency, async (entry) => {
-    differences.push(...(await compareObject(target, entry)));
+    differences.push(...(await compareObject(target, entry, treeHashes.get(entry.key))));
   });
   return differences;
 }
 
-async function compareObject(target: VerifyTarget, entry: S3ObjectManifest): Promise<string[]> {
+async function compareObject(
+  target: VerifyTarget,
+  entry: S3ObjectManifest,
+  treeHash: string | undefined,
+): Promise<string[]> {
   const { client, endpoint, bucket, signal } = target;
   const name = `${bucket}: key ${JSON.stringify(entry.key)}`;
   const response = await client
@@ -64,7 +76,13 @@ async function compareObject(target: VerifyTarget, entry: S3ObjectManifest): Pro
 
   const differences: string[] = [];
   const sha256 = await hashStream(response.Body instanceof Readable ? response.Body : Readable.from([]));
-  if (sha256 !== entry.sha256) differences.push(`${name} has SHA-256 ${sha256}, expected ${entry.sha256}`);
+  const expectedSha256 = entry.sha256 ?? treeHash;
+  if (expectedSha256 === undefined) {
+    differences.push(`manifest lacks the SHA-256 of ${name}, and its snapshot file is not one blob`);
+  } else if (sha256 !== expectedSha256) {
+    const reference = entry.sha256 === undefined ? 'its only blob is' : 'expected';
+    differences.push(`${name} has SHA-256 ${sha256}, ${reference} ${expectedSha256}`);
+  }
   if (entry.contentType !== undefined && response.ContentType !== entry.contentType) {
     differences.push(`${name} has content type ${response.ContentType}, expected ${entry.contentType}`);
   }
@@ -85,4 +103,20 @@ function sortedRecord(record: Record<string, string>): [string, string][] {
     if (a === b) return 0;
     return a < b ? -1 : 1;
   });
+}
+
+/** SHA-256 of no bytes, which an empty object stored as no blobs has. */
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
+
+/**
+ * Returns the SHA-256 of a file node as the snapshot's tree gives it. That is
+ * the id of its only data blob, because restic's blob id is the SHA-256 of
+ * the blob's bytes, or the SHA-256 of no bytes for an empty file of no blobs.
+ * Returns undefined for a file of several blobs or of no blobs but some size.
+ */
+export function treeSha256(node: Pick<TreeNode, 'size' | 'content'>): string | undefined {
+  const content = node.content ?? [];
+  if (content.length === 1) return content[0];
+  if (content.length === 0 && (node.size ?? 0) === 0) return EMPTY_SHA256;
+  return undefined;
 }

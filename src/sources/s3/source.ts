@@ -6,7 +6,7 @@
 import { GetObjectCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { BackupError } from '../../errors/index.ts';
-import type { NodeMeta } from '../../snapshot/index.ts';
+import type { NodeMeta, SavedFile } from '../../snapshot/index.ts';
 import type {
   S3Manifest,
   S3ObjectManifest,
@@ -57,7 +57,8 @@ async function backupS3(
 
   ctx.onEvent({ type: 'source-done', source: config.name });
   const finishedAt = new Date().toISOString();
-  return { type: 's3', name: config.name, readAt, finishedAt, endpoint: config.endpoint, buckets };
+  const { endpoint } = config;
+  return { type: 's3', name: config.name, readAt, finishedAt, endpoint, buckets, sha256Omits: 'one-blob' };
 }
 
 function clientFor(config: S3SourceConfig): S3Client {
@@ -118,7 +119,9 @@ function parentEntries(ctx: SourceBackupContext, bucket: string): Map<string, S3
 /**
  * Adds an object without reading it when the parent snapshot has it with
  * the same ETag and size, and returns its manifest entry; undefined when the
- * object must be read. An S3 object cannot change without a new ETag.
+ * object must be read. An S3 object cannot change without a new ETag. The
+ * entry keeps the parent's `sha256` when it has one, as entries from
+ * manifests older than `sha256Omits` do.
  */
 async function addUnchanged(
   ctx: SourceBackupContext,
@@ -132,8 +135,11 @@ async function addUnchanged(
   if (before.etag !== object.etag || before.size !== object.size) return undefined;
   const node = await parent.lookup([bucket, ...before.path.split('/')]);
   if (node?.type !== 'file' || node.size !== object.size) return undefined;
+  const content = node.content ?? [];
+  // Only an object of one blob or none may lack its SHA-256 in the manifest.
+  if (content.length > 1 && before.sha256 === undefined) return undefined;
   const meta: NodeMeta = { mode: FILE_MODE, mtime: object.lastModified };
-  const file = { size: object.size, content: node.content ?? [] };
+  const file = { size: object.size, content };
   if (!writer.addExistingFile([bucket, ...path], meta, file)) return undefined;
   return { ...before, path: path.join('/'), lastModified: object.lastModified.toISOString() };
 }
@@ -224,10 +230,19 @@ async function backupObject(
     key: object.key,
     path: path.join('/'),
     size: saved.size,
-    sha256: saved.sha256,
+    ...(isOneBlob(saved) ? {} : { sha256: saved.sha256 }),
     etag: response.ETag ?? object.etag,
     lastModified: lastModified.toISOString(),
     contentType: response.ContentType,
     metadata: response.Metadata ?? {},
   };
+}
+
+/**
+ * Tells whether the writer stored `saved` as one data blob or none, so that
+ * the snapshot's tree contains its SHA-256 and the manifest can leave it out.
+ * Writers that do not report blobs keep the SHA-256 in the manifest.
+ */
+function isOneBlob(saved: SavedFile): boolean {
+  return saved.blobs !== undefined && saved.blobs <= 1;
 }

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
+import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { RepositorySnapshotReader, RepositorySnapshotWriter } from '../../archiver/index.ts';
 import { removeTempFolders, tempFolder, TEST_PASSWORD } from '../../archiver/test-support.ts';
 import { LocalBackend } from '../../backend/index.ts';
@@ -23,7 +24,10 @@ const finishOptions = {
   programVersion: 'bgapp-backup test',
 };
 
-function sha256(data: string): string {
+/** Above the chunker's 8 MiB maximum chunk size, so always several blobs. */
+const BIG_SIZE = 9 * 1024 * 1024;
+
+function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
@@ -33,8 +37,14 @@ describe('S3 source against a parent snapshot', () => {
   let config: S3SourceConfig;
   let repo: Repository;
 
-  const put = (key: string, body: string, metadata?: Record<string, string>) =>
+  const put = (key: string, body: string | Buffer, metadata?: Record<string, string>) =>
     client.send(new PutObjectCommand({ Bucket: 'maps', Key: key, Body: body, Metadata: metadata }));
+
+  async function contentOf(snapshotId: string, key: string): Promise<readonly string[] | undefined> {
+    const reader = await RepositorySnapshotReader.open(repo, snapshotId);
+    const node = await reader.lookup(['s3', 'minio', 'maps', ...key.split('/')]);
+    return node?.content;
+  }
 
   async function backUp(parent?: { id: string; manifest: S3Manifest }) {
     const writer = new RepositorySnapshotWriter(repo);
@@ -98,9 +108,69 @@ describe('S3 source against a parent snapshot', () => {
     assert.deepEqual(second.reused, ['maps/tiles/1.png']);
     const entries = second.manifest.buckets[0]!.entries;
     const one = entries.find((e) => e.key === 'tiles/1.png');
-    assert.equal(one?.sha256, sha256('tile one'));
+    assert.equal(second.manifest.sha256Omits, 'one-blob');
+    assert.equal(one?.sha256, undefined);
     assert.deepEqual(one?.metadata, { layer: 'roads' });
-    assert.equal(entries.find((e) => e.key === 'tiles/2.png')?.sha256, sha256('tile two, redrawn'));
+    assert.deepEqual(await contentOf(second.id, 'tiles/1.png'), [sha256('tile one')]);
+    assert.equal(entries.find((e) => e.key === 'tiles/2.png')?.sha256, undefined);
+    assert.deepEqual(await contentOf(second.id, 'tiles/2.png'), [sha256('tile two, redrawn')]);
     assert.equal(second.manifest.buckets[0]!.objects, 3);
+  });
+
+  it('keeps SHA-256 copied from an old parent', async () => {
+    const first = await backUp();
+    // A manifest written before sha256Omits: every entry has its SHA-256.
+    const bodies: Record<string, string> = {
+      'tiles/1.png': 'tile one',
+      'tiles/2.png': 'tile two, redrawn',
+      'tiles/3.png': 'tile three',
+    };
+    const bucket = first.manifest.buckets[0]!;
+    const entries = bucket.entries.map((e) => ({ ...e, sha256: sha256(bodies[e.key]!) }));
+    const { sha256Omits, ...rest } = first.manifest;
+    assert.equal(sha256Omits, 'one-blob');
+    const old: S3Manifest = { ...rest, buckets: [{ ...bucket, entries }] };
+
+    const second = await backUp({ id: first.id, manifest: old });
+    assert.deepEqual(second.read, []);
+    assert.equal(second.manifest.sha256Omits, 'one-blob');
+    for (const entry of second.manifest.buckets[0]!.entries) {
+      assert.equal(entry.sha256, sha256(bodies[entry.key]!), `SHA-256 of ${entry.key}`);
+    }
+  });
+
+  it('keeps SHA-256 only for a several-blob object', async () => {
+    const big = randomBytes(BIG_SIZE);
+    await put('big.bin', big);
+    try {
+      const first = await backUp();
+      assert.ok(((await contentOf(first.id, 'big.bin')) ?? []).length > 1, 'big.bin is one blob');
+      const entries = first.manifest.buckets[0]!.entries;
+      assert.equal(entries.find((e) => e.key === 'big.bin')?.sha256, sha256(big));
+      assert.equal(entries.find((e) => e.key === 'tiles/3.png')?.sha256, undefined);
+
+      const second = await backUp({ id: first.id, manifest: first.manifest });
+      assert.deepEqual(second.read, []);
+      assert.equal(second.manifest.buckets[0]!.entries.find((e) => e.key === 'big.bin')?.sha256, sha256(big));
+    } finally {
+      await client.send(new DeleteObjectCommand({ Bucket: 'maps', Key: 'big.bin' }));
+    }
+  });
+
+  it('reads again a several-blob object lacking SHA-256', async () => {
+    const big = randomBytes(BIG_SIZE);
+    await put('big.bin', big);
+    try {
+      const first = await backUp();
+      const bucket = first.manifest.buckets[0]!;
+      const entries = bucket.entries.map(({ sha256: _omitted, ...e }) => e);
+      const lacking: S3Manifest = { ...first.manifest, buckets: [{ ...bucket, entries }] };
+
+      const second = await backUp({ id: first.id, manifest: lacking });
+      assert.deepEqual(second.read, ['maps/big.bin']);
+      assert.equal(second.manifest.buckets[0]!.entries.find((e) => e.key === 'big.bin')?.sha256, sha256(big));
+    } finally {
+      await client.send(new DeleteObjectCommand({ Bucket: 'maps', Key: 'big.bin' }));
+    }
   });
 });
