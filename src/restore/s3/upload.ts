@@ -38,13 +38,16 @@ export const DEFAULT_UPLOAD_LIMITS: UploadLimits = {
   partSize: 16 * 1024 * 1024,
 };
 
-/** Writes `request.body` to S3 as the object `request.key`. */
+/**
+ * Writes `request.body` to S3 as the object `request.key` and returns the
+ * ETag of the server's response, quotes included, when it has one.
+ */
 export async function uploadObject(
   client: S3Client,
   request: UploadRequest,
   limits: UploadLimits,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<string | undefined> {
   if (request.size <= limits.multipartThreshold) {
     const command = new PutObjectCommand({
       Bucket: request.bucket,
@@ -54,10 +57,10 @@ export async function uploadObject(
       ContentType: request.contentType,
       Metadata: request.metadata,
     });
-    await client.send(command, { abortSignal: signal });
-    return;
+    const response = await client.send(command, { abortSignal: signal });
+    return response.ETag;
   }
-  await uploadMultipart(client, request, limits.partSize, signal);
+  return uploadMultipart(client, request, limits.partSize, signal);
 }
 
 async function uploadMultipart(
@@ -65,7 +68,7 @@ async function uploadMultipart(
   request: UploadRequest,
   partSize: number,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<string | undefined> {
   const { bucket, key } = request;
   const created = await client.send(
     new CreateMultipartUploadCommand({
@@ -94,7 +97,7 @@ async function uploadMultipart(
       const uploaded = await client.send(command, { abortSignal: signal });
       parts.push({ PartNumber: partNumber, ETag: uploaded.ETag });
     }
-    await client.send(
+    const completed = await client.send(
       new CompleteMultipartUploadCommand({
         Bucket: bucket,
         Key: key,
@@ -103,6 +106,7 @@ async function uploadMultipart(
       }),
       { abortSignal: signal },
     );
+    return completed.ETag;
   } catch (err) {
     // Leave no half-written upload behind; the original error matters more
     // than a failure to abort, so the latter is ignored.

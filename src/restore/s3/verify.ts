@@ -24,12 +24,15 @@ export interface VerifyTarget {
 /**
  * Returns each way the bucket differs from `entries`; empty when it matches.
  * An entry without `sha256` is compared with its SHA-256 in `treeHashes`, by
- * key, and is a difference when that map lacks it too.
+ * key, and is a difference when that map lacks it too. An object in
+ * `sentHashes`, whose ETag showed that the server stored the bytes sent, is
+ * compared with the SHA-256 of those bytes instead of being read back.
  */
 export async function verifyBucket(
   target: VerifyTarget,
   entries: readonly S3ObjectManifest[],
   treeHashes: ReadonlyMap<string, string> = new Map(),
+  sentHashes: ReadonlyMap<string, string> = new Map(),
 ): Promise<string[]> {
   const { client, endpoint, bucket, signal } = target;
   const differences: string[] = [];
@@ -55,7 +58,13 @@ export async function verifyBucket(
     }
   }
 
-  await forEachConcurrent(present, target.concurrency, async (entry) => {
+  const readBack: S3ObjectManifest[] = [];
+  for (const entry of present) {
+    const sent = sentHashes.get(entry.key);
+    if (sent === undefined) readBack.push(entry);
+    else differences.push(...compareSha256(bucket, entry, sent, treeHashes.get(entry.key)));
+  }
+  await forEachConcurrent(readBack, target.concurrency, async (entry) => {
     differences.push(...(await compareObject(target, entry, treeHashes.get(entry.key))));
   });
   return differences;
@@ -74,15 +83,8 @@ async function compareObject(
       throw s3Error(`reading back object ${JSON.stringify(entry.key)} of bucket ${bucket}`, endpoint, err);
     });
 
-  const differences: string[] = [];
   const sha256 = await hashStream(response.Body instanceof Readable ? response.Body : Readable.from([]));
-  const expectedSha256 = entry.sha256 ?? treeHash;
-  if (expectedSha256 === undefined) {
-    differences.push(`manifest lacks the SHA-256 of ${name}, and its snapshot file is not one blob`);
-  } else if (sha256 !== expectedSha256) {
-    const reference = entry.sha256 === undefined ? 'its only blob is' : 'expected';
-    differences.push(`${name} has SHA-256 ${sha256}, ${reference} ${expectedSha256}`);
-  }
+  const differences = compareSha256(bucket, entry, sha256, treeHash);
   if (entry.contentType !== undefined && response.ContentType !== entry.contentType) {
     differences.push(`${name} has content type ${response.ContentType}, expected ${entry.contentType}`);
   }
@@ -90,6 +92,23 @@ async function compareObject(
   const expected = JSON.stringify(sortedRecord(entry.metadata));
   if (metadata !== expected) differences.push(`${name} has metadata ${metadata}, expected ${expected}`);
   return differences;
+}
+
+/** Lists the difference between an object's SHA-256 and the manifest's or the tree's, if any. */
+function compareSha256(
+  bucket: string,
+  entry: S3ObjectManifest,
+  sha256: string,
+  treeHash: string | undefined,
+): string[] {
+  const name = `${bucket}: key ${JSON.stringify(entry.key)}`;
+  const expected = entry.sha256 ?? treeHash;
+  if (expected === undefined) {
+    return [`manifest lacks the SHA-256 of ${name}, and its snapshot file is not one blob`];
+  }
+  if (sha256 === expected) return [];
+  const reference = entry.sha256 === undefined ? 'its only blob is' : 'expected';
+  return [`${name} has SHA-256 ${sha256}, ${reference} ${expected}`];
 }
 
 async function hashStream(body: AsyncIterable<Uint8Array>): Promise<string> {
