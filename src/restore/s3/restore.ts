@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { BackupError } from '../../errors/index.ts';
+import { BackupError, errorMessage, isBackupError } from '../../errors/index.ts';
 import type { TreeNode } from '../../snapshot/index.ts';
 import type { S3Manifest, S3ObjectManifest } from '../../sources/index.ts';
 import {
@@ -153,7 +153,7 @@ async function restoreBucket(run: BucketRun, report: RestoreReport): Promise<voi
   const verifyTarget = { client: run.client, endpoint: options.endpoint, bucket: target, concurrency, signal: ctx.signal };
   const { treeHashes, sentHashes } = run;
   report.differences.push(...(await verifyBucket(verifyTarget, source.entries, treeHashes, sentHashes)));
-  if (sentHashes.size > 0) report.notes.push(etagNote(target, sentHashes.size, source.entries.length));
+  if (source.entries.length > 0) report.notes.push(etagNote(target, sentHashes.size, source.entries.length));
 }
 
 /** Says how many objects of `bucket` were checked by their ETag instead of being read back. */
@@ -162,7 +162,9 @@ function etagNote(bucket: string, checked: number, objects: number): string {
   return (
     `${checked} of ${objects} objects of bucket ${bucket} were checked by the MD5 ETag that the server ` +
     'returned for the bytes sent, and their content types and metadata are as sent' +
-    (readBack > 0 ? `; ${readBack} were read back` : '')
+    (readBack > 0
+      ? `; the other ${readBack} were read back, because they were uploaded in parts or the ETag was not that MD5`
+      : '')
   );
 }
 
@@ -219,15 +221,40 @@ async function restoreObject(run: BucketRun, entry: S3ObjectManifest): Promise<s
     metadata: entry.metadata,
     body: sent.wrap(ctx.reader.openFile(node)),
   };
-  const limits = options.uploadLimits ?? DEFAULT_UPLOAD_LIMITS;
-  const etag = await uploadObject(client, request, limits, ctx.signal).catch((err: unknown) => {
-    request.body.destroy();
-    throw s3Error(`uploading object ${JSON.stringify(entry.key)} to bucket ${target}`, options.endpoint, err);
+  // A blob that cannot be read fails the body stream. The upload is then
+  // stopped, and the object is listed while the others are still restored.
+  let readFailure: unknown;
+  const stopUpload = new AbortController();
+  request.body.once('error', (err) => {
+    readFailure = err;
+    stopUpload.abort(err);
   });
+  const limits = options.uploadLimits ?? DEFAULT_UPLOAD_LIMITS;
+  const signal = AbortSignal.any([ctx.signal, stopUpload.signal]);
+  let etag: string | undefined;
+  try {
+    etag = await uploadObject(client, request, limits, signal);
+  } catch (err) {
+    request.body.destroy();
+    if (readFailure !== undefined) return unreadableObject(name, readFailure);
+    throw s3Error(`uploading object ${JSON.stringify(entry.key)} to bucket ${target}`, options.endpoint, err);
+  }
   const sha256 = sent.sha256IfStored(etag, entry.size);
   if (sha256 !== undefined) run.sentHashes.set(entry.key, sha256);
   ctx.onEvent({ type: 'item', source: ctx.manifest.name, item: `${target}/${entry.key}`, bytes: entry.size });
   return undefined;
+}
+
+/**
+ * Returns the difference for an object whose blobs could not be read from
+ * the repository, as the files restore lists such files. Raises any other
+ * failure of the snapshot reader.
+ */
+function unreadableObject(name: string, err: unknown): string {
+  if (!isBackupError(err, 'ERR_REPO_CORRUPT') && !isBackupError(err, 'ERR_BACKEND_IO')) throw err;
+  const message = errorMessage(err);
+  const hint = message.includes('check --read-data') ? '' : '; run `bgapp-backup check --read-data`';
+  return `${name} could not be read from the repository: ${message}${hint}`;
 }
 
 /**
