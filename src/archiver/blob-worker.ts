@@ -14,6 +14,7 @@ import {
   futimesSync,
   openSync,
   readSync,
+  unlinkSync,
   writeSync,
 } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -220,8 +221,8 @@ const WRITE_FLAGS =
 /**
  * Creates `file` with `plaintext` and sets its owner, mode and times, with
  * synchronous calls that block only this worker. A failed call is returned,
- * not thrown, and leaves what was written in place, as the main thread's
- * write does.
+ * not thrown, and the file it created is removed, as the main thread's
+ * write does, so that no partial file keeps the file's name.
  */
 function writeNewFile(taskId: number, file: FileTarget, plaintext: Uint8Array): OpenWriteReply {
   let fd: number;
@@ -230,6 +231,7 @@ function writeNewFile(taskId: number, file: FileTarget, plaintext: Uint8Array): 
   } catch (err) {
     return { op: 'openWrite', taskId, failed: failedCall('open', err) };
   }
+  let failed: SystemFailure | undefined;
   try {
     // write(2) may write fewer bytes than requested, so the rest is written again.
     for (let offset = 0; offset < plaintext.length;) {
@@ -239,12 +241,18 @@ function writeNewFile(taskId: number, file: FileTarget, plaintext: Uint8Array): 
     if (file.uid !== undefined && file.gid !== undefined) fchownSync(fd, file.uid, file.gid);
     fchmodSync(fd, file.mode);
     futimesSync(fd, new Date(file.atimeMillis), new Date(file.mtimeMillis));
-    return { op: 'openWrite', taskId };
   } catch (err) {
-    return { op: 'openWrite', taskId, failed: failedCall('write', err) };
+    failed = failedCall('write', err);
   } finally {
     closeSync(fd);
   }
+  if (failed === undefined) return { op: 'openWrite', taskId };
+  try {
+    unlinkSync(file.path);
+  } catch {
+    // The write's failure is the one to report.
+  }
+  return { op: 'openWrite', taskId, failed };
 }
 
 /** Writes all of `data` at `position` of `fd`, returning the failed call instead of throwing it. */

@@ -104,11 +104,13 @@ export async function writeFile(
   const handle = await open(absolutePath, flags, 0o600).catch((err: unknown) => {
     throw writeFailed(absolutePath, err);
   });
+  let finished = false;
   try {
     const sha256 =
       (await options.workerWriter?.writeContents?.(node, handle.fd, absolutePath, hashChecked)) ??
       (await streamContents(handle, node, reader));
     await setMeta(handle, node, options);
+    finished = true;
     return sha256;
   } catch (err) {
     throw isBackupError(err) || systemCode(err) === undefined
@@ -116,6 +118,8 @@ export async function writeFile(
       : writeFailed(absolutePath, err);
   } finally {
     await handle.close();
+    // A partial file must not keep the name of the file it was meant to be.
+    if (!finished) await unlink(absolutePath).catch(() => undefined);
   }
 }
 
