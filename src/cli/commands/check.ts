@@ -15,8 +15,8 @@ export async function runCheck(ctx: CommandContext, readData: boolean): Promise<
     const report = await repo.check({ readData, onEvent: ctx.progress.listener });
     ctx.progress.done();
     printResult(ctx.options, report, () => [
-      ...report.errors.map((p) => `error: ${p.file}: ${p.message}`),
-      ...report.warnings.map((p) => `warning: ${p.file}: ${p.message}`),
+      ...report.errors.map((p) => `error: ${problemLine(p)}`),
+      ...report.warnings.map((p) => `warning: ${problemLine(p)}`),
       report.errors.length === 0
         ? `no errors were found${readData ? ' (all data read)' : ''}`
         : `${plural(report.errors.length, 'error')} found; the repository is damaged`,
@@ -26,4 +26,9 @@ export async function runCheck(ctx: CommandContext, readData: boolean): Promise<
   } finally {
     await lock.release();
   }
+}
+
+/** Returns a problem's message, led by its file unless the message names it already. */
+function problemLine(problem: { file: string; message: string }): string {
+  return problem.message.includes(problem.file) ? problem.message : `${problem.file}: ${problem.message}`;
 }
