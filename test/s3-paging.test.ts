@@ -11,7 +11,7 @@ import { scopeWriter } from '../src/snapshot/index.ts';
 import { createS3Client, createS3Source } from '../src/sources/s3/index.ts';
 import type { S3Manifest } from '../src/sources/index.ts';
 import { MemorySnapshot } from './support/memory-snapshot.ts';
-import { startS3Server } from './support/s3.ts';
+import { s3SourceConfig, startS3Server } from './support/s3.ts';
 import type { S3Server } from './support/s3.ts';
 
 describe('s3 source on a bucket of two pages', () => {
@@ -49,17 +49,7 @@ describe('s3 source on a bucket of two pages', () => {
 
   it('backs up all 1001 keys', async () => {
     const snapshot = new MemorySnapshot();
-    const source = createS3Source({
-      type: 's3',
-      name: 'minio',
-      endpoint: s3.endpoint,
-      region: s3.region,
-      access_key_id: s3.accessKeyId,
-      secret_access_key: s3.secretAccessKey,
-      buckets: ['uploads'],
-      force_path_style: true,
-      concurrency: 8,
-    });
+    const source = createS3Source(s3SourceConfig(s3, ['uploads'], 8));
     const manifest = (await source.backup({
       writer: scopeWriter(snapshot, ['s3', 'minio']),
       logger: silentLogger,

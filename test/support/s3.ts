@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { S3SourceConfig } from '../../src/sources/index.ts';
 
 /** A running emulator and how to reach it. */
 export interface S3Server {
@@ -106,4 +107,22 @@ async function stopChild(child: ChildProcess, directory: string): Promise<void> 
     await exited;
   }
   await rm(directory, { recursive: true, force: true });
+}
+
+/**
+ * Returns the config of an `s3` source named `minio` that reads `buckets`
+ * from `server` with its built-in key pair.
+ */
+export function s3SourceConfig(server: S3Server, buckets: string[], concurrency: number): S3SourceConfig {
+  return {
+    type: 's3',
+    name: 'minio',
+    endpoint: server.endpoint,
+    region: server.region,
+    access_key_id: server.accessKeyId,
+    secret_access_key: server.secretAccessKey,
+    buckets,
+    force_path_style: true,
+    concurrency,
+  };
 }

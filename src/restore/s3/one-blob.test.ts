@@ -9,9 +9,9 @@ import { LocalBackend } from '../../backend/index.ts';
 import { silentLogger } from '../../log/index.ts';
 import { Repository } from '../../repository/index.ts';
 import { scopeReader, scopeWriter, type SnapshotReader } from '../../snapshot/index.ts';
-import type { S3Manifest, S3ObjectManifest, S3SourceConfig } from '../../sources/index.ts';
+import type { S3Manifest, S3ObjectManifest } from '../../sources/index.ts';
 import { createS3Client, createS3Source } from '../../sources/s3/index.ts';
-import { startS3Server, type S3Server } from '../../../test/support/s3.ts';
+import { s3SourceConfig, startS3Server, type S3Server } from '../../../test/support/s3.ts';
 import type { RestoreContext } from '../types.ts';
 import { restoreS3, type S3RestoreOptions } from './restore.ts';
 import { treeSha256, verifyBucket } from './verify.ts';
@@ -72,19 +72,9 @@ describe('S3 manifest without one-blob SHA-256', () => {
     client = createS3Client({ endpoint: server.endpoint, region: server.region, credentials, forcePathStyle: true });
     await client.send(new CreateBucketCommand({ Bucket: 'maps' }));
     for (const [key, body] of bodies) await client.send(new PutObjectCommand({ Bucket: 'maps', Key: key, Body: body }));
-    const config: S3SourceConfig = {
-      type: 's3',
-      name: 'minio',
-      endpoint: server.endpoint,
-      region: server.region,
-      access_key_id: server.accessKeyId,
-      secret_access_key: server.secretAccessKey,
-      buckets: ['maps'],
-      force_path_style: true,
-      concurrency: 2,
-    };
+    const config = s3SourceConfig(server, ['maps'], 2);
 
-    repo = await Repository.init(new LocalBackend(join(tempFolder(), 'repo')), TEST_PASSWORD);
+    repo = await Repository.init(new LocalBackend(join(tempFolder(), 'repo')), TEST_PASSWORD, { kdfTargetMillis: 0 });
     const writer = new RepositorySnapshotWriter(repo);
     manifest = (await createS3Source(config).backup({
       writer: scopeWriter(writer, ['s3', 'minio']),

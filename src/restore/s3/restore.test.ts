@@ -12,10 +12,10 @@ import {
 import { BackupError, isBackupError } from '../../errors/index.ts';
 import { silentLogger } from '../../log/index.ts';
 import { scopeReader, scopeWriter, type TreeNode } from '../../snapshot/index.ts';
-import type { S3Manifest, S3SourceConfig } from '../../sources/index.ts';
+import type { S3Manifest } from '../../sources/index.ts';
 import { createS3Client, createS3Source } from '../../sources/s3/index.ts';
 import { MemorySnapshot } from '../../../test/support/memory-snapshot.ts';
-import { startS3Server, type S3Server } from '../../../test/support/s3.ts';
+import { s3SourceConfig, startS3Server, type S3Server } from '../../../test/support/s3.ts';
 import type { RestoreContext } from '../types.ts';
 import { restoreS3, type S3RestoreOptions } from './restore.ts';
 import { verifyBucket } from './verify.ts';
@@ -75,17 +75,7 @@ describe('restoreS3 on the emulator', () => {
       const put = { Bucket: 'maps', Key: o.key, Body: o.body, ContentType: o.contentType, Metadata: o.metadata };
       await client.send(new PutObjectCommand(put));
     }
-    const config: S3SourceConfig = {
-      type: 's3',
-      name: 'minio',
-      endpoint: server.endpoint,
-      region: server.region,
-      access_key_id: server.accessKeyId,
-      secret_access_key: server.secretAccessKey,
-      buckets: ['maps'],
-      force_path_style: true,
-      concurrency: 4,
-    };
+    const config = s3SourceConfig(server, ['maps'], 4);
     snapshot = new MemorySnapshot();
     manifest = (await createS3Source(config).backup({
       writer: scopeWriter(snapshot, ['s3', 'minio']),

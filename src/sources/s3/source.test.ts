@@ -6,7 +6,7 @@ import { isBackupError } from '../../errors/index.ts';
 import { silentLogger, type ProgressEvent, type Warning } from '../../log/index.ts';
 import { scopeWriter } from '../../snapshot/index.ts';
 import { MemorySnapshot } from '../../../test/support/memory-snapshot.ts';
-import { startS3Server, type S3Server } from '../../../test/support/s3.ts';
+import { s3SourceConfig, startS3Server, type S3Server } from '../../../test/support/s3.ts';
 import type { S3Manifest, S3ObjectManifest, S3SourceConfig, SourceBackupContext } from '../types.ts';
 import { createS3Client } from './client.ts';
 import { pathToKey } from './key-path.ts';
@@ -55,17 +55,7 @@ describe('S3 source on the emulator', () => {
         }),
       );
     }
-    config = {
-      type: 's3',
-      name: 'minio',
-      endpoint: server.endpoint,
-      region: server.region,
-      access_key_id: server.accessKeyId,
-      secret_access_key: server.secretAccessKey,
-      buckets: ['maps', 'void'],
-      force_path_style: true,
-      concurrency: 3,
-    };
+    config = s3SourceConfig(server, ['maps', 'void'], 3);
   });
 
   after(() => server.stop());

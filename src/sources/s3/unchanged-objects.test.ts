@@ -10,7 +10,7 @@ import { LocalBackend } from '../../backend/index.ts';
 import { silentLogger } from '../../log/index.ts';
 import { Repository } from '../../repository/index.ts';
 import { scopeReader, scopeWriter } from '../../snapshot/index.ts';
-import { startS3Server, type S3Server } from '../../../test/support/s3.ts';
+import { s3SourceConfig, startS3Server, type S3Server } from '../../../test/support/s3.ts';
 import type { S3Manifest, S3SourceConfig, SourceBackupContext } from '../types.ts';
 import { createS3Client } from './client.ts';
 import { createS3Source } from './source.ts';
@@ -78,18 +78,8 @@ describe('S3 source against a parent snapshot', () => {
     await client.send(new CreateBucketCommand({ Bucket: 'maps' }));
     await put('tiles/1.png', 'tile one', { layer: 'roads' });
     await put('tiles/2.png', 'tile two');
-    config = {
-      type: 's3',
-      name: 'minio',
-      endpoint: server.endpoint,
-      region: server.region,
-      access_key_id: server.accessKeyId,
-      secret_access_key: server.secretAccessKey,
-      buckets: ['maps'],
-      force_path_style: true,
-      concurrency: 2,
-    };
-    repo = await Repository.init(new LocalBackend(join(tempFolder(), 'repo')), TEST_PASSWORD);
+    config = s3SourceConfig(server, ['maps'], 2);
+    repo = await Repository.init(new LocalBackend(join(tempFolder(), 'repo')), TEST_PASSWORD, { kdfTargetMillis: 0 });
   });
 
   after(async () => {
