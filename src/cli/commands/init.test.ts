@@ -85,4 +85,18 @@ describe('init and key add with repository.kdf_target_ms', () => {
     );
     assert.equal(restic.status, 0, restic.stderr);
   });
+
+  it('names an empty or missing new password file', async () => {
+    const empty = join(base, 'empty-password');
+    await writeFile(empty, '\n');
+    const env = await writeConfig(0);
+    const emptyRun = await runCli(['key', 'add'], { ...env, BGAPP_BACKUP_NEW_PASSWORD_FILE: empty });
+    assert.notEqual(emptyRun.code, 0);
+    assert.match(emptyRun.stderr, /empty-password \(BGAPP_BACKUP_NEW_PASSWORD_FILE\) is empty/);
+
+    const missing = join(base, 'no-such-file');
+    const missingRun = await runCli(['key', 'add'], { ...env, BGAPP_BACKUP_NEW_PASSWORD_FILE: missing });
+    assert.notEqual(missingRun.code, 0);
+    assert.match(missingRun.stderr, /cannot read .*no-such-file \(BGAPP_BACKUP_NEW_PASSWORD_FILE\): .*ENOENT/);
+  });
 });

@@ -75,14 +75,21 @@ async function readNewPassword(): Promise<string> {
   if (direct) return direct;
   const file = process.env.BGAPP_BACKUP_NEW_PASSWORD_FILE;
   if (file) {
+    let text: string;
     try {
-      const text = (await readFile(file, 'utf8')).trim();
-      if (text) return text;
+      text = (await readFile(file, 'utf8')).trim();
     } catch (err) {
-      throw new BackupError('ERR_PASSWORD_MISSING', `cannot read ${file}: ${errorMessage(err)}`, {
-        cause: err,
-      });
+      throw new BackupError(
+        'ERR_PASSWORD_MISSING',
+        `cannot read ${file} (BGAPP_BACKUP_NEW_PASSWORD_FILE): ${errorMessage(err)}`,
+        { cause: err },
+      );
     }
+    if (text) return text;
+    throw new BackupError(
+      'ERR_PASSWORD_MISSING',
+      `${file} (BGAPP_BACKUP_NEW_PASSWORD_FILE) is empty; write the new password into it`,
+    );
   }
   throw new BackupError(
     'ERR_PASSWORD_MISSING',

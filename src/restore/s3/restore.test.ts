@@ -255,7 +255,7 @@ describe('restoreS3 on the emulator', () => {
     await client.send(new PutObjectCommand({ Bucket: 'extra', Key: 'extra', Body: 'not in snapshot' }));
     const report = await restoreS3(context(true), { ...options, targetBucket: 'extra' });
     assert.deepEqual(report.differences, []);
-    assert.deepEqual(report.notes, ['deleted 1 keys of bucket extra that are not in the snapshot', etagNote('extra')]);
+    assert.deepEqual(report.notes, ['deleted 1 key of bucket extra not in the snapshot', etagNote('extra')]);
     assert.ok(!(await listKeys(client, 'extra')).includes('extra'));
   });
 

@@ -193,7 +193,7 @@ async function prepareTarget(run: BucketRun, report: RestoreReport): Promise<voi
   throw new BackupError(
     'ERR_RESTORE_TARGET_NOT_EMPTY',
     `bucket ${target} at ${options.endpoint} is not empty; restore into an empty or new bucket, ` +
-      'or restore with force, which overwrites its keys and deletes keys not in the snapshot',
+      'or pass --force, which overwrites its keys and deletes keys not in the snapshot',
   );
 }
 
@@ -317,5 +317,8 @@ async function deleteExtraKeys(run: BucketRun, report: RestoreReport): Promise<v
         throw s3Error(`deleting object ${JSON.stringify(key)} from bucket ${target}`, options.endpoint, err);
       });
   });
-  if (extra.length > 0) report.notes.push(`deleted ${extra.length} keys of bucket ${target} that are not in the snapshot`);
+  if (extra.length > 0) {
+    const keys = extra.length === 1 ? 'key' : 'keys';
+    report.notes.push(`deleted ${extra.length} ${keys} of bucket ${target} not in the snapshot`);
+  }
 }
