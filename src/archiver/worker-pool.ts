@@ -358,7 +358,7 @@ export class BlobWorkerPool {
     if (!task) return;
     entry.running.delete(reply.taskId);
     if (this.unrefWhenIdle && entry.running.size === 0) entry.worker.unref();
-    if (reply.op === 'error') task.reject(new Error(`blob worker task failed: ${reply.message}`));
+    if (reply.op === 'error') task.reject(taskError(task.request.op, reply.message));
     else task.resolve(reply);
     this.dispatch();
   }
@@ -376,6 +376,15 @@ export class BlobWorkerPool {
     }
     for (const task of tasks) task.reject(this.failure);
   }
+}
+
+/**
+ * Returns the error of a task that failed on a worker. Opening fails on a
+ * damaged blob, which the repository's message names, so the worker is left
+ * out of it. Other tasks fail only on a bug, so their errors name the task.
+ */
+function taskError(op: WorkerRequest['op'], message: string): Error {
+  return new Error(op === 'open' || op === 'openWrite' ? message : `blob worker ${op} task failed: ${message}`);
 }
 
 /** Rebuilds a worker's failed system call as a Node.js system error about `path`. */
