@@ -82,6 +82,18 @@ function parseCommandLine(argv: string[]) {
   }
 }
 
+/**
+ * Ends the process at once, as `signal` ends a process that does not catch
+ * it, so that shells see the signal. process.exit() would first wait for
+ * the work on Node.js's thread pool to finish, such as a key derivation of
+ * several seconds.
+ */
+function exitBySignal(signal: NodeJS.Signals): void {
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal);
+  process.exit(128 + (constants.signals[signal] ?? 0));
+}
+
 /** Runs the command line and returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   // A reader that stops early, as `ls | head` does, closes the pipe. The
@@ -92,16 +104,13 @@ export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   let stoppedBy: NodeJS.Signals | undefined;
   const stop = (signal: NodeJS.Signals): void => {
-    if (controller.signal.aborted) process.exit(128 + (constants.signals[signal] ?? 0));
+    if (controller.signal.aborted) exitBySignal(signal);
     stoppedBy = signal;
     controller.abort(new BackupError('ERR_ABORTED', `stopped by ${signal}`));
     // Work that does not notice the abort (a child process, a request the
     // service keeps open) must not keep the process alive: a lock left behind
     // is stale, and the next backup removes it.
-    setTimeout(
-      () => process.exit(128 + (constants.signals[signal] ?? 0)),
-      STOP_GRACE_MILLIS,
-    ).unref();
+    setTimeout(() => exitBySignal(signal), STOP_GRACE_MILLIS).unref();
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -4,12 +4,14 @@
  * files they write.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli, runCliOk } from '../../../test/support/cli.ts';
+import { setTimeout as delay } from 'node:timers/promises';
+import { CLI_PATH, runCli, runCliOk } from '../../../test/support/cli.ts';
 import { filesSourceConfig, writeConfigFile } from '../../../test/support/stack-config.ts';
 
 const PASSWORD = 'init test password';
@@ -84,6 +86,26 @@ describe('init and key add with repository.kdf_target_ms', () => {
       { encoding: 'utf8' },
     );
     assert.equal(restic.status, 0, restic.stderr);
+  });
+
+  it('stops a long derivation at a second Ctrl-C', async () => {
+    const config = join(base, 'slow.yaml');
+    await writeConfigFile(config, {
+      repository: { path: join(base, 'slow-repository'), kdf_target_ms: 30_000 },
+      sources: [filesSourceConfig('configs', base)],
+    });
+    const env = { ...process.env, BGAPP_BACKUP_CONFIG: config, BGAPP_BACKUP_PASSWORD: PASSWORD };
+    const child = spawn(CLI_PATH, ['init'], { env, stdio: 'ignore' });
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    // The calibration takes about 0.3 s, then the 30 s derivation runs.
+    await delay(1500);
+    child.kill('SIGINT');
+    await delay(300);
+    const stopped = Date.now();
+    child.kill('SIGINT');
+    const [code, signal] = await exited;
+    assert.ok(Date.now() - stopped < 5000, `exited ${Date.now() - stopped} ms after the second SIGINT`);
+    assert.ok(signal === 'SIGINT' || code === 130, `code ${code}, signal ${signal}`);
   });
 
   it('names an empty or missing new password file', async () => {
