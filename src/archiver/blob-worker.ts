@@ -100,19 +100,21 @@ function handle(request: Exclude<WorkerRequest, { op: 'exit' }>): WorkerReply {
     }
     case 'append': {
       const data = new Uint8Array(request.data);
-      const failed = writeAt(request.fd, data, request.position);
-      if (failed === undefined) streamHash(request.stream).update(data);
+      let failed: SystemFailure | undefined;
+      try {
+        writeAllSync(request.fd, data, request.position);
+        streamHash(request.stream).update(data);
+      } catch (err) {
+        failed = failedCall('write', err);
+      }
       releaseBuffer(data);
       return failed === undefined ? { op: 'append', taskId } : { op: 'append', taskId, failed };
     }
     case 'open': {
       const sealed = new Uint8Array(request.sealed);
-      const plaintext = openBlob(key, sealed, request.uncompressedLength);
+      const id = request.unchecked === true ? undefined : request.id;
+      const plaintext = openVerified(sealed, request.uncompressedLength, id);
       releaseBuffer(sealed);
-      const checked = request.unchecked !== true;
-      if (checked && createHash('sha256').update(plaintext).digest('hex') !== request.id) {
-        throw new Error('its contents do not match its id');
-      }
       return { op: 'open', taskId, plaintext: ownedArrayBuffer(plaintext) };
     }
   }
@@ -202,14 +204,14 @@ function failedOutcome(during: 'open' | 'read', err: unknown): ReadFileOutcome {
   return { kind: 'failed', during, ...failedCall(during, err) };
 }
 
-/** Opens a sealed blob and throws when its SHA-256 is not `id`. */
+/** Opens a sealed blob and throws when its SHA-256 is not `id`, unless `id` is undefined. */
 function openVerified(
   sealed: Uint8Array,
   uncompressedLength: number | undefined,
-  id: string,
+  id: string | undefined,
 ): Buffer {
   const plaintext = openBlob(key, sealed, uncompressedLength);
-  if (createHash('sha256').update(plaintext).digest('hex') !== id) {
+  if (id !== undefined && createHash('sha256').update(plaintext).digest('hex') !== id) {
     throw new Error('its contents do not match its id');
   }
   return plaintext;
@@ -233,10 +235,7 @@ function writeNewFile(taskId: number, file: FileTarget, plaintext: Uint8Array): 
   }
   let failed: SystemFailure | undefined;
   try {
-    // write(2) may write fewer bytes than requested, so the rest is written again.
-    for (let offset = 0; offset < plaintext.length;) {
-      offset += writeSync(fd, plaintext, offset, plaintext.length - offset);
-    }
+    writeAllSync(fd, plaintext, 0);
     // chown(2) clears setuid and setgid, so the mode is set after the owner.
     if (file.uid !== undefined && file.gid !== undefined) fchownSync(fd, file.uid, file.gid);
     fchmodSync(fd, file.mode);
@@ -255,16 +254,13 @@ function writeNewFile(taskId: number, file: FileTarget, plaintext: Uint8Array): 
   return { op: 'openWrite', taskId, failed };
 }
 
-/** Writes all of `data` at `position` of `fd`, returning the failed call instead of throwing it. */
-function writeAt(fd: number, data: Uint8Array, position: number): SystemFailure | undefined {
-  try {
-    // write(2) may write fewer bytes than requested, so the rest is written again.
-    for (let offset = 0; offset < data.length;) {
-      offset += writeSync(fd, data, offset, data.length - offset, position + offset);
-    }
-    return undefined;
-  } catch (err) {
-    return failedCall('write', err);
+/**
+ * Writes all of `data` at `position` of `fd`. write(2) may write fewer bytes
+ * than requested, so the rest is written again.
+ */
+function writeAllSync(fd: number, data: Uint8Array, position: number): void {
+  for (let offset = 0; offset < data.length;) {
+    offset += writeSync(fd, data, offset, data.length - offset, position + offset);
   }
 }
 
