@@ -6,6 +6,7 @@ import { realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BackupError } from '../../errors/index.ts';
 import type { FilesManifest } from '../../sources/types.ts';
+import { treeSha256 } from '../checks.ts';
 import type { RestoreContext, RestoreReport } from '../types.ts';
 import { planRestore, unsafeNameReason, type PlannedNode } from './plan.ts';
 import { prepareTarget } from './target.ts';
@@ -104,15 +105,12 @@ async function writePlan(
   return written.sha256;
 }
 
-/** SHA-256 of no bytes, which an empty file of no blobs has. */
-const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-
 /** Returns the SHA-256 of every file of one blob or none by path: that blob's id, or the empty hash. */
 function oneBlobHashes(plan: readonly PlannedNode[]): Map<string, string> {
   const hashes = new Map<string, string>();
   for (const { path, node } of plan) {
-    const content = node.content ?? [];
-    if (node.type === 'file' && content.length <= 1) hashes.set(path.join('/'), content[0] ?? EMPTY_SHA256);
+    const sha256 = node.type === 'file' ? treeSha256(node) : undefined;
+    if (sha256 !== undefined) hashes.set(path.join('/'), sha256);
   }
   return hashes;
 }

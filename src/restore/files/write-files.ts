@@ -4,8 +4,8 @@
  * removed and listed, and the others are still restored.
  */
 import { rm } from 'node:fs/promises';
-import { errorMessage, isBackupError } from '../../errors/index.ts';
 import type { FilesManifest } from '../../sources/types.ts';
+import { unreadableDifference } from '../checks.ts';
 import type { RestoreContext } from '../types.ts';
 import type { PlannedNode } from './plan.ts';
 import { writeFile, type WriteOptions } from './write-nodes.ts';
@@ -88,12 +88,9 @@ async function writeOne(
   } catch (err) {
     // A damaged or missing pack spoils the files that use it, not the
     // others: they are still restored, and each spoiled one is listed.
-    if (!isBackupError(err, 'ERR_REPO_CORRUPT') && !isBackupError(err, 'ERR_BACKEND_IO')) throw err;
+    const unreadable = unreadableDifference(relative, err);
     await rm(absolutePath, { force: true });
-    // Repository errors name the check to run; other errors get the hint here.
-    const message = errorMessage(err);
-    const hint = message.includes('check --read-data') ? '' : '; run `bgapp-backup check --read-data`';
-    return { unreadable: `${relative} could not be read from the repository: ${message}${hint}` };
+    return { unreadable };
   }
   ctx.onEvent({ type: 'item', source: ctx.manifest.name, item: relative, bytes: node.size ?? 0 });
   return { sha256 };

@@ -14,7 +14,8 @@ import { createS3Client, createS3Source } from '../../sources/s3/index.ts';
 import { s3SourceConfig, startS3Server, type S3Server } from '../../../test/support/s3.ts';
 import type { RestoreContext } from '../types.ts';
 import { restoreS3, type S3RestoreOptions } from './restore.ts';
-import { treeSha256, verifyBucket } from './verify.ts';
+import { treeSha256 } from '../checks.ts';
+import { verifyBucket } from './verify.ts';
 
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 

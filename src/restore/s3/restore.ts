@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { BackupError, errorMessage, isBackupError } from '../../errors/index.ts';
+import { BackupError } from '../../errors/index.ts';
 import type { TreeNode } from '../../snapshot/index.ts';
 import type { S3Manifest, S3ObjectManifest } from '../../sources/index.ts';
 import {
@@ -24,9 +24,10 @@ import {
   pathToKey,
   s3Error,
 } from '../../sources/s3/index.ts';
+import { treeSha256, unreadableDifference } from '../checks.ts';
 import type { RestoreContext, RestoreReport } from '../types.ts';
 import { DEFAULT_UPLOAD_LIMITS, uploadObject, type UploadLimits } from './upload.ts';
-import { treeSha256, verifyBucket } from './verify.ts';
+import { verifyBucket } from './verify.ts';
 
 /** Target endpoint, credentials and bucket choice of an `s3` restore. */
 export interface S3RestoreOptions {
@@ -236,25 +237,13 @@ async function restoreObject(run: BucketRun, entry: S3ObjectManifest): Promise<s
     etag = await uploadObject(client, request, limits, signal);
   } catch (err) {
     request.body.destroy();
-    if (readFailure !== undefined) return unreadableObject(name, readFailure);
+    if (readFailure !== undefined) return unreadableDifference(name, readFailure);
     throw s3Error(`uploading object ${JSON.stringify(entry.key)} to bucket ${target}`, options.endpoint, err);
   }
   const sha256 = sent.sha256IfStored(etag, entry.size);
   if (sha256 !== undefined) run.sentHashes.set(entry.key, sha256);
   ctx.onEvent({ type: 'item', source: ctx.manifest.name, item: `${target}/${entry.key}`, bytes: entry.size });
   return undefined;
-}
-
-/**
- * Returns the difference for an object whose blobs could not be read from
- * the repository, as the files restore lists such files. Raises any other
- * failure of the snapshot reader.
- */
-function unreadableObject(name: string, err: unknown): string {
-  if (!isBackupError(err, 'ERR_REPO_CORRUPT') && !isBackupError(err, 'ERR_BACKEND_IO')) throw err;
-  const message = errorMessage(err);
-  const hint = message.includes('check --read-data') ? '' : '; run `bgapp-backup check --read-data`';
-  return `${name} could not be read from the repository: ${message}${hint}`;
 }
 
 /**
@@ -292,9 +281,9 @@ export class SentBytes {
   /**
    * Returns the SHA-256 of the bytes sent when the server's `etag` is their
    * MD5 and they were `size` bytes, because the server then stored exactly
-   * those bytes; undefined otherwise. The ETag of a multipart upload, or of
-   * an object under SSE-KMS or SSE-C, is no MD5 of its bytes, so such objects
-   * are read back instead.
+   * those bytes. Returns undefined otherwise. The ETag of a multipart upload,
+   * or of an object under SSE-KMS or SSE-C, is no MD5 of its bytes, so such
+   * objects are read back instead.
    */
   sha256IfStored(etag: string | undefined, size: number): string | undefined {
     if (etag === undefined || this.bytes !== size) return undefined;

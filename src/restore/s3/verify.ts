@@ -2,13 +2,12 @@
  * Checks a restored bucket against the manifest: keys and sizes from a
  * listing, then SHA-256, content type and user metadata of each object by
  * reading it back as a stream. Objects the manifest stores no SHA-256 for
- * are checked against the one the snapshot's tree gives (see
- * `treeSha256`).
+ * are checked against the one the snapshot's tree gives (see `treeSha256`
+ * in ../checks.ts).
  */
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
-import type { TreeNode } from '../../snapshot/index.ts';
 import type { S3ObjectManifest } from '../../sources/index.ts';
 import { forEachConcurrent, listBucket, s3Error } from '../../sources/s3/index.ts';
 
@@ -122,20 +121,4 @@ function sortedRecord(record: Record<string, string>): [string, string][] {
     if (a === b) return 0;
     return a < b ? -1 : 1;
   });
-}
-
-/** SHA-256 of no bytes, which an empty object stored as no blobs has. */
-const EMPTY_SHA256 = createHash('sha256').digest('hex');
-
-/**
- * Returns the SHA-256 of a file node as the snapshot's tree gives it. That is
- * the id of its only data blob, because restic's blob id is the SHA-256 of
- * the blob's bytes, or the SHA-256 of no bytes for an empty file of no blobs.
- * Returns undefined for a file of several blobs or of no blobs but some size.
- */
-export function treeSha256(node: Pick<TreeNode, 'size' | 'content'>): string | undefined {
-  const content = node.content ?? [];
-  if (content.length === 1) return content[0];
-  if (content.length === 0 && (node.size ?? 0) === 0) return EMPTY_SHA256;
-  return undefined;
 }
