@@ -240,7 +240,8 @@ describe('RepositorySnapshotReader.writeContents', () => {
 
   async function nodeOf(reader: RepositorySnapshotReader) {
     const node = await reader.lookup([...prefix, name]);
-    assert.ok(node?.content && node.content.length > 1, `${name} has several blobs`);
+    assert.ok(node?.content, `${name} has content`);
+    assert.ok(node.content.length > 1, `${name} has ${node.content.length} blobs`);
     return node;
   }
 

@@ -170,7 +170,7 @@ export class RepositorySnapshotReader implements SnapshotReader {
    *
    * With `hashChecked`, the caller promises to compare the returned SHA-256
    * with a trusted one, such as the manifest's, so the blobs' own SHA-256 is
-   * not checked: a blob whose bytes differ from its id then shows as a file
+   * not checked. A blob whose bytes differ from its id then shows as a file
    * that differs. The MAC of every blob is still checked.
    */
   async writeContents(

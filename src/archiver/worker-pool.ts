@@ -152,7 +152,7 @@ export class BlobWorkerPool {
 
   /**
    * Writes `chunk` at `position` of the open file `fd` and feeds it into
-   * `stream`'s running SHA-256, on the stream's worker; the chunk's memory
+   * `stream`'s running SHA-256 on the stream's worker. The chunk's memory
    * moves there and is freed. Call it for every chunk of the file in order,
    * then `digest`. Resolves to the system error of a failed write, with its
    * code, syscall and `path`. The caller keeps `fd` open until every append

@@ -86,15 +86,15 @@ export function kdfCostFor(targetMillis: number, measured: KdfTiming): KdfCost {
  * (allocating and touching the table) plus a cost for each lane.
  */
 async function measureKdfTiming(): Promise<KdfTiming> {
-  const one = await timeDerivation(1);
+  const oneLane = await timeDerivation(1);
   const many = await timeDerivation(CALIBRATION_LANES);
   // A stall during the single-lane run can make the difference too small, so
   // the lane cost is at least half the average lane of the longer run.
   const perLaneMillis = Math.max(
-    (many - one) / (CALIBRATION_LANES - 1),
+    (many - oneLane) / (CALIBRATION_LANES - 1),
     many / CALIBRATION_LANES / 2,
   );
-  return { fixedMillis: Math.max(0, one - perLaneMillis), perLaneMillis };
+  return { fixedMillis: Math.max(0, oneLane - perLaneMillis), perLaneMillis };
 }
 
 /**

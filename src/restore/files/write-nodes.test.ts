@@ -45,9 +45,9 @@ describe('writeFile after a failed write', () => {
   after(() => Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true }))));
 
   async function folder(): Promise<string> {
-    const made = await mkdtemp(join(tmpdir(), 'bgapp-write-nodes-'));
-    folders.push(made);
-    return made;
+    const created = await mkdtemp(join(tmpdir(), 'bgapp-write-nodes-'));
+    folders.push(created);
+    return created;
   }
 
   function isNotWritable(err: unknown): boolean {
