@@ -15,7 +15,7 @@ export type ArchiverRepository = Pick<
   | 'hasBlob'
   | 'saveBlob'
   | 'savePreparedBlob'
-  | 'setPackJoiner'
+  | 'setPackHasher'
   | 'setBlobOpener'
   | 'loadBlob'
   | 'flush'

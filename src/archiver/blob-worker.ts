@@ -1,8 +1,8 @@
 /**
  * Worker thread of the archiver's pool: hashes chunks, keeps the running
- * SHA-256 of whole files, compresses and seals new blobs, joins and hashes
- * pack files, and opens and verifies loaded blobs. Buffers arrive and leave as transferred ArrayBuffers, so
- * no chunk is copied between threads.
+ * SHA-256 of whole files, compresses and seals new blobs, hashes pack files,
+ * and opens and verifies loaded blobs. Buffers arrive and leave as
+ * transferred ArrayBuffers, so no chunk is copied between threads.
  */
 import { createHash, type Hash } from 'node:crypto';
 import {
@@ -51,7 +51,7 @@ port.on('message', (request: WorkerRequest) => {
 function transferList(reply: WorkerReply): ArrayBuffer[] {
   if (reply.op === 'hash' || reply.op === 'update') return [reply.data];
   if (reply.op === 'seal' || reply.op === 'hashSeal') return [reply.sealed];
-  if (reply.op === 'pack') return [reply.bytes];
+  if (reply.op === 'pack') return [reply.data];
   if (reply.op === 'open') return [reply.plaintext];
   if (reply.op === 'readFile' && reply.outcome.kind === 'read' && reply.outcome.sealed)
     return [reply.outcome.sealed];
@@ -86,8 +86,11 @@ function handle(request: Exclude<WorkerRequest, { op: 'exit' }>): WorkerReply {
       releaseBuffer(plaintext);
       return { op: 'hashSeal', taskId, id, sealed: ownedArrayBuffer(sealed), uncompressedLength };
     }
-    case 'pack':
-      return joinPack(taskId, request.parts);
+    case 'pack': {
+      const bytes = new Uint8Array(request.data, 0, request.length);
+      const id = createHash('sha256').update(bytes).digest('hex');
+      return { op: 'pack', taskId, data: request.data, id };
+    }
     case 'readFile':
       return { op: 'readFile', taskId, outcome: readFile(request.path, request.listedSize) };
     case 'openWrite': {
@@ -129,14 +132,6 @@ function streamHash(stream: number): Hash {
   return hash;
 }
 
-/** Concatenates the parts of a pack file and hashes the result, which is the pack's id. */
-function joinPack(taskId: number, parts: ArrayBuffer[]): WorkerReply {
-  const views = parts.map((part) => new Uint8Array(part));
-  const bytes = Buffer.concat(views);
-  for (const view of views) releaseBuffer(view);
-  const id = createHash('sha256').update(bytes).digest('hex');
-  return { op: 'pack', taskId, bytes: ownedArrayBuffer(bytes), id };
-}
 
 /** Returns an ArrayBuffer holding exactly `bytes`, copying only when `bytes` shares its buffer. */
 function ownedArrayBuffer(bytes: Uint8Array): ArrayBuffer {

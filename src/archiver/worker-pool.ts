@@ -62,8 +62,8 @@ export type ReadSmallFileOutcome =
   | { kind: 'notFile' }
   | { kind: 'failed'; during: 'open' | 'read'; error: NodeJS.ErrnoException };
 
-/** A joined pack file and its id, the SHA-256 of its bytes. */
-export interface JoinedPack {
+/** A pack file and its id, the SHA-256 of its bytes. */
+export interface HashedPack {
   bytes: Buffer;
   id: string;
 }
@@ -275,13 +275,18 @@ export class BlobWorkerPool {
     return read;
   }
 
-  /** Concatenates `parts` into one pack file and hashes it; the parts move to the worker. */
-  async joinPack(parts: readonly Uint8Array[]): Promise<JoinedPack> {
-    const buffers = parts.map(transferable);
-    const request: WorkerRequest = { op: 'pack', taskId: this.nextTaskId++, parts: buffers };
-    const reply = await this.run(request, buffers);
+  /**
+   * Hashes a pack file on a worker. Its whole buffer moves to the worker and
+   * back without a copy when the pack starts at the buffer's first byte, as
+   * the pack buffers of BlobStore do.
+   */
+  async hashPack(pack: Uint8Array): Promise<HashedPack> {
+    const { length } = pack;
+    const data = pack.byteOffset === 0 && pack.buffer instanceof ArrayBuffer ? pack.buffer : transferable(pack);
+    const request: WorkerRequest = { op: 'pack', taskId: this.nextTaskId++, data, length };
+    const reply = await this.run(request, [data]);
     if (reply.op !== 'pack') throw new Error(`blob worker sent ${reply.op} for a pack task`);
-    return { bytes: Buffer.from(reply.bytes), id: reply.id };
+    return { bytes: Buffer.from(reply.data, 0, length), id: reply.id };
   }
 
   /**

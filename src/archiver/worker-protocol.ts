@@ -24,7 +24,7 @@ export type WorkerRequest =
   | { op: 'seal'; taskId: number; data: ArrayBuffer }
   | { op: 'hashSeal'; taskId: number; data: ArrayBuffer }
   | { op: 'digest'; taskId: number; stream: number }
-  | { op: 'pack'; taskId: number; parts: ArrayBuffer[] }
+  | { op: 'pack'; taskId: number; data: ArrayBuffer; length: number }
   | {
       op: 'open';
       taskId: number;
@@ -70,7 +70,7 @@ export type WorkerReply =
   | { op: 'seal'; taskId: number; sealed: ArrayBuffer; uncompressedLength?: number }
   | { op: 'hashSeal'; taskId: number; id: string; sealed: ArrayBuffer; uncompressedLength?: number }
   | { op: 'digest'; taskId: number; sha256: string }
-  | { op: 'pack'; taskId: number; bytes: ArrayBuffer; id: string }
+  | { op: 'pack'; taskId: number; data: ArrayBuffer; id: string }
   | { op: 'open'; taskId: number; plaintext: ArrayBuffer }
   | { op: 'readFile'; taskId: number; outcome: ReadFileOutcome }
   | OpenWriteReply

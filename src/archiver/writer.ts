@@ -301,14 +301,14 @@ export class RepositorySnapshotWriter implements SnapshotWriter {
       size: this.options.workers,
     });
     const pool = this.pool;
-    this.repo.setPackJoiner((parts) => pool.joinPack(parts));
+    this.repo.setPackHasher((pack) => pool.hashPack(pack));
     this.saver = new BlobSaver(this.repo, this.pool, this.budget, this.stats);
     return this.saver;
   }
 
   private async closePool(): Promise<void> {
     if (!this.pool) return;
-    this.repo.setPackJoiner(undefined);
+    this.repo.setPackHasher(undefined);
     await this.pool.close();
   }
 

@@ -85,7 +85,10 @@ export function sealBlob(key: MasterKey, plaintext: Uint8Array, compressIt: bool
 export function openBlob(key: MasterKey, sealed: Uint8Array, uncompressedLength?: number): Buffer {
   const plaintext = open(key, sealed);
   if (uncompressedLength === undefined) return plaintext;
-  return decompress(plaintext, uncompressedLength);
+  const out = decompress(plaintext, uncompressedLength);
+  // Freed now: on a worker, the next collection may be many blobs away.
+  releaseBuffer(plaintext);
+  return out;
 }
 
 /** Seals a JSON document as a version 2 unpacked file: 0x02 || zstd(JSON). */

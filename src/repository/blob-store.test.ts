@@ -75,6 +75,24 @@ describe('Repository blobs', () => {
     resticOk(repoPath, ['restore', 'latest', '--target', target]);
   });
 
+  it('moves a pack to a larger buffer for a blob beyond its room', async () => {
+    const repoPath = join(root, 'large');
+    const repo = await Repository.init(new LocalBackend(repoPath), TEST_PASSWORD, {
+      ...MIN_KDF_TARGET,
+      packSizeTarget: 256 * 1024,
+    });
+    // A pack's buffer has room for its target plus 8 MiB and a little more.
+    const small = randomBytes(100_000);
+    const large = randomBytes(10 * 1024 * 1024);
+    const ids = [(await repo.saveBlob('data', small)).id, (await repo.saveBlob('data', large)).id];
+    const tree = await repo.saveBlob('tree', fileTree('large.bin', small.length + large.length, ids));
+    await repo.flush();
+    await repo.saveSnapshot({ time: new Date().toISOString(), tree: tree.id, paths: ['/l'] });
+    assert.deepEqual(await repo.loadBlob('data', ids[1]!), large);
+    assert.deepEqual(await repo.loadBlob('data', ids[0]!), small);
+    resticOk(repoPath, ['check', '--read-data']);
+  });
+
   it('frees each pack once saved', async () => {
     const repoPath = join(root, 'freed');
     const saved: Uint8Array[] = [];

@@ -3,6 +3,11 @@
  * writes an index file after every few uploaded packs. A pack is uploaded
  * before any index file names it, so a killed run leaves at most packs that
  * no index lists, never an index entry without its pack.
+ *
+ * Each blob is copied into its pack's one buffer as it arrives. Keeping the
+ * blobs as separate buffers and joining them at the end held every pack twice
+ * while it was joined, and left thousands of small buffers alive per pack of
+ * small files.
  */
 import { createHash } from 'node:crypto';
 import type { Backend } from '../backend/index.ts';
@@ -10,7 +15,7 @@ import { releaseBuffer, seal, type MasterKey } from '../crypto/index.ts';
 import type { Logger } from '../log/index.ts';
 import { encodeHeader, type PackedBlob } from './pack.ts';
 import { writeIndexFile, type MasterIndex, type PackContents } from './master-index.ts';
-import type { BlobStats, BlobType, Id, PackJoiner, SavedBlob } from './types.ts';
+import type { BlobStats, BlobType, Id, PackHasher, SavedBlob } from './types.ts';
 
 /** Settings of a BlobStore. */
 export interface BlobStoreOptions {
@@ -22,10 +27,19 @@ export interface BlobStoreOptions {
 }
 
 interface OpenPack {
-  parts: Uint8Array[];
+  /** The pack's bytes so far, in a buffer with room for more. */
+  buffer: Buffer;
   blobs: PackedBlob[];
   size: number;
 }
+
+/**
+ * Room a new pack buffer has beyond the pack size target: the largest blob
+ * the chunker cuts (8 MiB) sealed, plus its header. glibc usually gives a
+ * buffer this large a mapping of its own, whose pages take memory only once
+ * written, so the room costs little.
+ */
+const PACK_BUFFER_SLACK = 8 * 1024 * 1024 + 64 * 1024;
 
 /** Collects blobs into packs of one type each and indexes them once stored. */
 export class BlobStore {
@@ -33,12 +47,12 @@ export class BlobStore {
   private readonly inFlight = new Set<string>();
   private readonly uploads = new Set<Promise<void>>();
   private unindexed: PackContents[] = [];
-  /** Sealed bytes accepted but not yet uploaded: open packs plus packs being joined or saved. */
+  /** Sealed bytes accepted but not yet uploaded: open packs plus packs being hashed or saved. */
   private queuedBytes = 0;
   private indexWrite: Promise<void> = Promise.resolve();
   private failure: unknown;
-  /** Joins and hashes finished packs off this thread when set; see `Repository.setPackJoiner`. */
-  joiner: PackJoiner | undefined;
+  /** Hashes finished packs off this thread when set; see `Repository.setPackHasher`. */
+  hasher: PackHasher | undefined;
   readonly stats: BlobStats = { plaintextBytes: 0, storedBytes: 0, newBlobs: 0, duplicateBlobs: 0 };
 
   private readonly backend: Backend;
@@ -75,13 +89,11 @@ export class BlobStore {
     this.inFlight.add(type + id);
     await this.waitForUploads();
     const pack = this.packFor(type);
-    // Read once: a pack joiner may transfer `sealed` to another thread, which empties it here.
-    const length = sealed.length;
+    const { length } = sealed;
     const blob: PackedBlob = { type, id, offset: pack.size, length };
     if (uncompressedLength !== undefined) blob.uncompressedLength = uncompressedLength;
     pack.blobs.push(blob);
-    pack.parts.push(sealed);
-    pack.size += length;
+    appendToPack(pack, sealed);
     this.queuedBytes += length;
     this.stats.storedBytes += length;
     this.stats.newBlobs++;
@@ -116,7 +128,8 @@ export class BlobStore {
   private packFor(type: BlobType): OpenPack {
     let pack = this.open.get(type);
     if (!pack) {
-      pack = { parts: [], blobs: [], size: 0 };
+      const capacity = this.options.packSizeTarget + PACK_BUFFER_SLACK;
+      pack = { buffer: Buffer.allocUnsafeSlow(capacity), blobs: [], size: 0 };
       this.open.set(type, pack);
     }
     return pack;
@@ -129,20 +142,23 @@ export class BlobStore {
     while (this.uploads.size >= this.options.maxPendingPacks) await Promise.race(this.uploads);
     this.throwIfFailed();
 
+    const blobBytes = pack.size;
     const header = seal(this.key, encodeHeader(pack.blobs));
     const length = Buffer.alloc(4);
     length.writeUInt32LE(header.length);
-    const upload = this.upload([...pack.parts, header, length], pack.blobs);
+    appendToPack(pack, header);
+    appendToPack(pack, length);
+    const upload = this.upload(pack.buffer.subarray(0, pack.size), pack.blobs);
     this.uploads.add(upload);
     void upload.finally(() => {
-      this.queuedBytes -= pack.size;
+      this.queuedBytes -= blobBytes;
       this.uploads.delete(upload);
     });
   }
 
-  private async upload(parts: Uint8Array[], blobs: PackedBlob[]): Promise<void> {
+  private async upload(pack: Buffer, blobs: PackedBlob[]): Promise<void> {
     try {
-      const { bytes, id: packId } = this.joiner ? await this.joiner(parts) : joinPack(parts);
+      const { bytes, id: packId } = this.hasher ? await this.hasher(pack) : hashPack(pack);
       const packLength = bytes.length;
       await this.backend.save({ type: 'data', name: packId }, bytes);
       // The backend keeps no reference once `save` resolves. Freeing the pack
@@ -182,8 +198,24 @@ export class BlobStore {
   }
 }
 
-/** Concatenates the parts of a pack file on this thread and hashes it. */
-function joinPack(parts: Uint8Array[]): { bytes: Buffer; id: Id } {
-  const bytes = Buffer.concat(parts);
+/**
+ * Copies `bytes` to the end of the pack, moving the pack to a larger buffer
+ * first when they do not fit: a blob larger than any chunk, such as a large
+ * tree, or the header of very many tiny blobs.
+ */
+function appendToPack(pack: OpenPack, bytes: Uint8Array): void {
+  const needed = pack.size + bytes.length;
+  if (needed > pack.buffer.length) {
+    const larger = Buffer.allocUnsafeSlow(Math.max(needed, pack.buffer.length * 2));
+    pack.buffer.copy(larger, 0, 0, pack.size);
+    releaseBuffer(pack.buffer);
+    pack.buffer = larger;
+  }
+  pack.buffer.set(bytes, pack.size);
+  pack.size = needed;
+}
+
+/** Hashes a pack file on this thread; its id is the SHA-256 of its bytes. */
+function hashPack(bytes: Buffer): { bytes: Buffer; id: Id } {
   return { bytes, id: createHash('sha256').update(bytes).digest('hex') };
 }

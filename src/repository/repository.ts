@@ -30,7 +30,7 @@ import type {
   KeyInfo,
   BlobOpener,
   LockHandle,
-  PackJoiner,
+  PackHasher,
   PreparedBlob,
   RepositoryConfig,
   RepositoryOptions,
@@ -214,12 +214,12 @@ export class Repository {
   }
 
   /**
-   * Sets the function that joins and hashes finished pack files, such as a
-   * worker pool's, or clears it to do that work on this thread again. Clear
-   * it before the joiner stops, because packs in its hands then fail.
+   * Sets the function that hashes finished pack files, such as a worker
+   * pool's, or clears it to hash them on this thread again. Clear it before
+   * the hasher stops, because packs in its hands then fail.
    */
-  setPackJoiner(joiner: PackJoiner | undefined): void {
-    this.blobs.joiner = joiner;
+  setPackHasher(hasher: PackHasher | undefined): void {
+    this.blobs.hasher = hasher;
   }
 
   /**

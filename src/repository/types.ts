@@ -68,13 +68,12 @@ export interface PreparedBlob {
   plaintextLength: number;
 }
 
-/** Running byte counts of blobs saved through one Repository object. */
 /**
- * Joins the parts of a pack file into one buffer and returns it with its id,
- * the hex SHA-256 of the bytes. The parts may be transferred to another
- * thread, so the caller must not use them afterwards.
+ * Hashes a finished pack file, such as on a worker thread, and returns its
+ * bytes with its id, the hex SHA-256 of the bytes. `pack` may be transferred
+ * to another thread, so the caller must use only the returned bytes.
  */
-export type PackJoiner = (parts: Uint8Array[]) => Promise<{ bytes: Buffer; id: Id }>;
+export type PackHasher = (pack: Buffer) => Promise<{ bytes: Buffer; id: Id }>;
 
 /**
  * Opens a sealed blob elsewhere, such as on a worker thread: checks its MAC,
@@ -88,6 +87,7 @@ export type BlobOpener = (blob: {
   id: Id;
 }) => Promise<Buffer>;
 
+/** Running byte counts of blobs saved through one Repository object. */
 export interface BlobStats {
   /** Plaintext bytes offered, including duplicates. */
   plaintextBytes: number;
