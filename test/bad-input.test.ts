@@ -227,6 +227,15 @@ describe('bgapp-backup on bad input', () => {
     const count = (await snapshotIds()).length;
     const run = await runCli(['backup'], { config: goodConfig, password: 'not the password' });
     await assertRejected(run, { code: 1, words: ['wrong password'], snapshotsBefore: count });
+    // The database source starts while the key is derived: its pg_dump and
+    // its connection must be gone once the run has failed.
+    const sessions = `SELECT count(*) FROM pg_stat_activity WHERE datname = 'geo' AND pid <> pg_backend_pid()`;
+    let left = await pg.psql(sessions);
+    for (let i = 0; i < 50 && left !== '0'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      left = await pg.psql(sessions);
+    }
+    assert.equal(left, '0');
   });
 
   it('fails when the database is unreachable', async () => {

@@ -9,7 +9,7 @@ import {
   resolvePassword,
   resolveRepositoryPath,
 } from '../config/index.ts';
-import type { Config, RepositoryLocation } from '../config/index.ts';
+import type { Config, RepositoryLocation, Secret } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { OneDriveFolder } from '../onedrive/index.ts';
 import { Repository } from '../repository/index.ts';
@@ -94,10 +94,29 @@ export async function openRepository(
   const config = await loadCommandConfig(ctx, options.configRequired);
   const password = await resolvePassword({ config });
   const { backend, location } = await openBackend(ctx, config);
-  const repo = await Repository.open(backend, password.reveal(), {
+  const repo = await openWithPassword(ctx, backend, config, password);
+  return { repo, config, location };
+}
+
+/** Opens the repository of a config already loaded, with its password already read. */
+export async function openRepositoryWith(
+  ctx: CommandContext,
+  config: Config,
+  password: Secret,
+): Promise<Repository> {
+  const { backend } = await openBackend(ctx, config);
+  return openWithPassword(ctx, backend, config, password);
+}
+
+function openWithPassword(
+  ctx: CommandContext,
+  backend: Backend,
+  config: Config | undefined,
+  password: Secret,
+): Promise<Repository> {
+  return Repository.open(backend, password.reveal(), {
     logger: ctx.logger,
     onEvent: ctx.progress.listener,
     hostname: config?.backup.hostname,
   });
-  return { repo, config, location };
 }

@@ -25,15 +25,25 @@ export interface SnapshotSession extends SnapshotWriter {
   abort(): Promise<void>;
 }
 
-/** Options of `runBackup`. */
-export interface BackupJobOptions {
-  sources: Source[];
-  /** Opens a snapshot session on the locked repository. */
-  openSession(): Promise<SnapshotSession>;
+/** The repository's side of a run: where the sources write, and what they compare with. */
+export interface OpenedRun {
+  session: SnapshotSession;
   /** The newest earlier snapshot, for metadata fast paths; optional. */
   parent?: SnapshotReader;
   /** Id of `parent`, recorded as the new snapshot's parent. */
   parentId?: string;
+}
+
+/** Options of `runBackup`. */
+export interface BackupJobOptions {
+  sources: Source[];
+  /**
+   * Opens the repository, locks it, opens a snapshot session and finds the
+   * parent. Called once, after the before command. A source whose
+   * `startsEarly` is set begins reading while this runs, because opening
+   * includes the key derivation (about half a second).
+   */
+  open(): Promise<OpenedRun>;
   hostname?: string;
   before?: string;
   after?: string;
@@ -146,33 +156,75 @@ function withSnapshotNote(err: unknown): unknown {
  * Reads the parent snapshot's manifest. Without it the sources read every
  * item again, which is slower but correct, so a failure is only logged.
  */
-async function loadParentManifest(options: BackupJobOptions): Promise<Manifest | undefined> {
-  if (!options.parent || options.parentId === undefined) return undefined;
+async function loadParentManifest(run: OpenedRun, logger: Logger): Promise<Manifest | undefined> {
+  if (!run.parent || run.parentId === undefined) return undefined;
   try {
-    return await readManifest(options.parent, options.parentId);
+    return await readManifest(run.parent, run.parentId);
   } catch (err) {
-    options.logger.warn(
-      { err, parent: options.parentId },
+    logger.warn(
+      { err, parent: run.parentId },
       "cannot read the parent snapshot's manifest, so every item is read again",
     );
     return undefined;
   }
 }
 
+/** An opened run with its parent's manifest. */
+interface ReadyRun extends OpenedRun {
+  parentManifest?: Manifest;
+}
+
+/**
+ * Returns a writer for a source that starts before the repository is open.
+ * Its files wait for the session, so a program's output waits in its pipe
+ * meanwhile, and its folders and links are added once the session is there.
+ */
+function waitingWriter(ready: Promise<ReadyRun>): SnapshotWriter {
+  let session: SnapshotSession | undefined;
+  const pending: ((target: SnapshotSession) => void)[] = [];
+  void ready.then(
+    (run) => {
+      session = run.session;
+      for (const add of pending.splice(0)) add(run.session);
+    },
+    () => {},
+  );
+  const later = (add: (target: SnapshotSession) => void): void => {
+    if (session) add(session);
+    else pending.push(add);
+  };
+  return {
+    addDir: (path, meta) => later((target) => target.addDir(path, meta)),
+    addSymlink: (path, meta, target) => later((s) => s.addSymlink(path, meta, target)),
+    addFile: async (path, meta, content) => (await ready).session.addFile(path, meta, content),
+  };
+}
+
 async function backUpSources(options: BackupJobOptions): Promise<BackupJobResult> {
   const startedAt = new Date().toISOString();
   const hostname = options.hostname ?? osHostname();
   const warnings: Warning[] = [];
-  const parentManifest = await loadParentManifest(options);
-  const session = await options.openSession();
+  const ready: Promise<ReadyRun> = options.open().then(async (run) => ({
+    ...run,
+    parentManifest: await loadParentManifest(run, options.logger),
+  }));
+  // Awaited below, or in the catch block when a source fails first.
+  ready.catch(() => {});
+  let run: ReadyRun | undefined;
   const manifests: SourceManifest[] = [];
   try {
     for (const source of options.sources) {
-      const parentSection = parentManifest?.sources.find(
+      if (run === undefined && source.startsEarly !== true) run = await ready;
+      const parentSection = run?.parentManifest?.sources.find(
         (s) => s.type === source.type && s.name === source.name,
       );
-      manifests.push(await backUpSource(source, session, warnings, options, parentSection));
+      const writer = run?.session ?? waitingWriter(ready);
+      manifests.push(
+        await backUpSource(source, writer, run?.parent, warnings, options, parentSection),
+      );
     }
+    run ??= await ready;
+    const { session } = run;
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       tool: { name: 'bgapp-backup', version: TOOL_VERSION, node: process.version },
@@ -187,12 +239,15 @@ async function backUpSources(options: BackupJobOptions): Promise<BackupJobResult
     const tags = options.sources.map(sourceTag);
     if (warnings.length > 0) tags.push(PARTIAL_TAG);
     const paths = options.sources.map((s) => `/${s.type}/${s.name}`);
-    const { parentId: parent } = options;
+    const { parentId: parent } = run;
     const { snapshotId, storedBytes } = await session.finish({ tags, paths, hostname, parent });
     options.logger.info({ snapshotId, storedBytes, warnings: warnings.length }, 'snapshot saved');
     return { snapshotId, storedBytes, warnings, manifest };
   } catch (err) {
-    await session.abort().catch((abortErr: unknown) => {
+    // A source that started early fails too when the repository cannot be
+    // opened, and then the repository's error, thrown here, is the one to report.
+    const opened = await ready;
+    await opened.session.abort().catch((abortErr: unknown) => {
       options.logger.warn({ err: abortErr }, 'failed to clean up the aborted snapshot');
     });
     throw err;
@@ -201,7 +256,8 @@ async function backUpSources(options: BackupJobOptions): Promise<BackupJobResult
 
 async function backUpSource(
   source: Source,
-  session: SnapshotSession,
+  writer: SnapshotWriter,
+  parent: SnapshotReader | undefined,
   warnings: Warning[],
   options: BackupJobOptions,
   parentManifest: SourceManifest | undefined,
@@ -211,8 +267,8 @@ async function backUpSource(
   options.onEvent({ type: 'source-start', source: source.name });
   try {
     const manifest = await source.backup({
-      writer: countingWriter(scopeWriter(session, prefix), source.name, options.onEvent),
-      parent: options.parent ? scopeReader(options.parent, prefix) : undefined,
+      writer: countingWriter(scopeWriter(writer, prefix), source.name, options.onEvent),
+      parent: parent ? scopeReader(parent, prefix) : undefined,
       parentManifest,
       logger,
       signal: options.signal,

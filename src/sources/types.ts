@@ -155,5 +155,11 @@ export type SourceManifest = PostgresManifest | S3Manifest | FilesManifest;
 export interface Source {
   readonly type: SourceType;
   readonly name: string;
+  /**
+   * Set when the source uses neither the parent snapshot nor its manifest, so
+   * it may start while the repository opens. Its writer then accepts files
+   * before the repository can store them, and they wait for it.
+   */
+  readonly startsEarly?: boolean;
   backup(ctx: SourceBackupContext): Promise<SourceManifest>;
 }

@@ -4,45 +4,45 @@
  */
 import { hostname as osHostname, userInfo } from 'node:os';
 import { RepositorySnapshotReader, RepositorySnapshotWriter } from '../../archiver/index.ts';
-import type { Config } from '../../config/index.ts';
+import { resolvePassword, type Config } from '../../config/index.ts';
 import { isBackupError } from '../../errors/index.ts';
 import { runBackup, sourceTag } from '../../job/backup.ts';
 import type { BackupJobResult, SnapshotSession } from '../../job/backup.ts';
 import { createSources } from '../../job/sources.ts';
 import { TOOL_VERSION } from '../../job/version.ts';
 import { findOneDriveFolder, writePlainCopies } from '../../onedrive/index.ts';
-import type { Repository } from '../../repository/index.ts';
+import type { LockHandle, Repository } from '../../repository/index.ts';
 import type { Source } from '../../sources/index.ts';
-import { openRepository } from '../context.ts';
+import { loadCommandConfig, openRepositoryWith } from '../context.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT_OK, EXIT_WARNINGS } from '../exit-codes.ts';
 import { formatBytes, plural, printResult } from '../output.ts';
 
 /** Runs the backup; exit 3 when the snapshot was written with warnings. */
 export async function runBackupCommand(ctx: CommandContext, only: string[]): Promise<number> {
-  const { repo, config } = await openRepository(ctx, { configRequired: true });
+  const config = await loadCommandConfig(ctx, true);
   if (!config) throw new Error('backup needs a config');
+  // Read first, so that a missing password stops the run before any source starts.
+  const password = await resolvePassword({ config });
   const sources = await createSources(config.sources, only);
-  // A killed run leaves its lock behind, and restic refuses to work on a
-  // repository with any lock in it, so stale locks go before each backup.
-  const stale = await repo.removeStaleLocks();
-  if (stale.length > 0)
-    ctx.logger.warn({ locks: stale }, 'removed stale locks left by runs that were killed');
-  const lock = await repo.lock({ exclusive: false });
+  let repo: Repository | undefined;
+  let lock: LockHandle | undefined;
   let result: BackupJobResult;
   try {
-    const removed = await repo.removeLeftovers();
-    if (removed > 0)
-      ctx.logger.info({ removed }, 'removed temporary files left by interrupted runs');
-    await warnWhenSpaceLow(ctx, repo);
-    const parentId = await findParent(repo, sources, config.backup.hostname ?? osHostname());
-    if (parentId !== undefined) ctx.logger.info({ parent: parentId }, 'using parent snapshot');
     result = await runBackup({
-      parent:
-        parentId === undefined ? undefined : await RepositorySnapshotReader.open(repo, parentId),
-      parentId,
       sources,
-      openSession: async () => openSession(repo, ctx, config),
+      async open() {
+        repo = await openRepositoryWith(ctx, config, password);
+        lock = await lockForBackup(ctx, repo);
+        await warnWhenSpaceLow(ctx, repo);
+        const parentId = await findParent(repo, sources, config.backup.hostname ?? osHostname());
+        if (parentId !== undefined) ctx.logger.info({ parent: parentId }, 'using parent snapshot');
+        return {
+          session: openSession(repo, ctx, config),
+          parent: parentId === undefined ? undefined : await RepositorySnapshotReader.open(repo, parentId),
+          parentId,
+        };
+      },
       hostname: config.backup.hostname,
       before: config.backup.before,
       after: config.backup.after,
@@ -50,10 +50,10 @@ export async function runBackupCommand(ctx: CommandContext, only: string[]): Pro
       onEvent: ctx.progress.listener,
       signal: ctx.signal,
     });
-    if (config.plain_copies.enabled) await writeCopies(ctx, repo, config, result);
+    if (config.plain_copies.enabled && repo) await writeCopies(ctx, repo, config, result);
   } finally {
     await lock
-      .release()
+      ?.release()
       .catch((err: unknown) => ctx.logger.warn({ err }, 'failed to remove the lock'));
   }
   ctx.progress.done();
@@ -73,6 +73,27 @@ export async function runBackupCommand(ctx: CommandContext, only: string[]): Pro
     ],
   );
   return result.warnings.length > 0 ? EXIT_WARNINGS : EXIT_OK;
+}
+
+/**
+ * Removes stale locks, takes a shared lock and removes the temporary files of
+ * interrupted runs. A killed run leaves its lock behind, and restic refuses
+ * to work on a repository with any lock in it, so stale locks go first.
+ */
+async function lockForBackup(ctx: CommandContext, repo: Repository): Promise<LockHandle> {
+  const stale = await repo.removeStaleLocks();
+  if (stale.length > 0)
+    ctx.logger.warn({ locks: stale }, 'removed stale locks left by runs that were killed');
+  const lock = await repo.lock({ exclusive: false });
+  try {
+    const removed = await repo.removeLeftovers();
+    if (removed > 0)
+      ctx.logger.info({ removed }, 'removed temporary files left by interrupted runs');
+  } catch (err) {
+    await lock.release().catch(() => {});
+    throw err;
+  }
+  return lock;
 }
 
 /**

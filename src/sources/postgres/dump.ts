@@ -31,6 +31,10 @@ export async function streamCommandToFile(
   const probe = { header: Buffer.alloc(0) };
   const stdout = child.stdout;
   if (!stdout) throw new Error(`${cmd.file} has no stdout`);
+  // When a child exits, Node.js drops the output not read yet, unless
+  // the pipe has a 'readable' listener. The writer may start reading only once
+  // the repository is open, after a short dump has ended.
+  stdout.on('readable', () => {});
 
   try {
     const [saved, exitCode] = await Promise.all([

@@ -53,6 +53,8 @@ export function createPostgresSource(
   return {
     type: 'postgres',
     name: config.name,
+    // pg_dump reads the catalogs while the key is derived, then waits in its pipe.
+    startsEarly: true,
     backup: (ctx) => backupPostgres(config, deps, ctx),
   };
 }

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { SavedFile, SnapshotWriter } from '../../snapshot/index.ts';
+import { streamCommandToFile } from './dump.ts';
+
+/** Returns a writer whose addFile starts reading only once `start` resolves. */
+function lateWriter(start: Promise<unknown>, received: Buffer[]): SnapshotWriter {
+  return {
+    addDir: () => {},
+    addSymlink: () => {},
+    async addFile(_path, _meta, content): Promise<SavedFile> {
+      await start;
+      for await (const chunk of content as AsyncIterable<Uint8Array>) received.push(Buffer.from(chunk));
+      const size = received.reduce((sum, chunk) => sum + chunk.length, 0);
+      return { size, sha256: '' };
+    },
+  };
+}
+
+describe('streamCommandToFile', () => {
+  it('keeps the output of a program that ends before reading starts', async () => {
+    const received: Buffer[] = [];
+    let exited: () => void = () => {};
+    const childGone = new Promise<void>((resolve) => (exited = resolve));
+    const cmd = { file: '/bin/sh', args: ['-c', 'printf PGDMP; printf " short dump"'], env: process.env };
+    // The writer waits until the shell has exited, as it waits for the repository.
+    const writer = lateWriter(childGone, received);
+    const output = streamCommandToFile(cmd, writer, ['geo.dump'], { mode: 0o600, mtime: new Date(0) }, new AbortController().signal);
+    setTimeout(exited, 300);
+    const result = await output;
+    assert.equal(result.exitCode, 0);
+    assert.equal(Buffer.concat(received).toString(), 'PGDMP short dump');
+    assert.equal(result.header.toString(), 'PGDMP');
+  });
+});
