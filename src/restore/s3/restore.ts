@@ -23,6 +23,7 @@ import {
   listBucket,
   pathToKey,
   s3Error,
+  withBoundedHeapGrowth,
 } from '../../sources/s3/index.ts';
 import { treeSha256, unreadableDifference } from '../checks.ts';
 import type { RestoreContext, RestoreReport } from '../types.ts';
@@ -95,7 +96,7 @@ export async function restoreS3(
     const target = options.targetBucket ?? source.name;
     targets.push(target);
     const run = { client, ctx, options, source, target, treeHashes: new Map(), sentHashes: new Map() };
-    await restoreBucket(run, report);
+    await withBoundedHeapGrowth(() => restoreBucket(run, report));
   }
 
   report.target = targets.map((bucket) => `${options.endpoint}/${bucket}`).join(', ');

@@ -17,3 +17,4 @@ export {
   OBJECT_SUFFIX,
 } from './key-path.ts';
 export { forEachConcurrent } from './pool.ts';
+export { withBoundedHeapGrowth } from './heap.ts';

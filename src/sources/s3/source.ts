@@ -17,6 +17,7 @@ import type {
 import { createS3Client, isS3NotFound, s3Error } from './client.ts';
 import { planKeyPaths } from './key-path.ts';
 import { listBucket, type ListedObject, type ListOptions } from './list.ts';
+import { withBoundedHeapGrowth } from './heap.ts';
 import { forEachConcurrent } from './pool.ts';
 
 /** Replaceable parts of the s3 source, for tests. */
@@ -37,7 +38,7 @@ export function createS3Source(config: S3SourceConfig, deps: S3SourceDeps = {}):
   return {
     type: 's3',
     name: config.name,
-    backup: (ctx) => backupS3(config, deps, ctx),
+    backup: (ctx) => withBoundedHeapGrowth(() => backupS3(config, deps, ctx)),
   };
 }
 

@@ -1,0 +1,32 @@
+/**
+ * A tighter bound on heap growth while S3 work runs. The S3 client leaves
+ * request objects that live across young collections, so they reach the old
+ * generation and die there. V8 lets the heap grow to up to four times what
+ * its last full collection kept before the next one. In a restore of 20,000
+ * small objects that was 180 MiB of heap for about 50 MiB live.
+ */
+import { setFlagsFromString } from 'node:v8';
+
+/**
+ * Growth allowed over the last full collection's survivors, in percent. At
+ * 25, single restores of that bucket peaked at 264 to 308 MiB in all instead
+ * of 346 to 447 MiB. Set for the whole process, it slowed a backup of 50,000
+ * small files by 15 to 30%, so it applies only while S3 work runs.
+ */
+const S3_HEAP_GROWING_PERCENT = 25;
+
+let running = 0;
+
+/**
+ * Runs `work` with V8's heap growth bounded, then gives V8 back its own
+ * growth rule (the flag's 0) once no other such work runs. V8 reads this
+ * flag each time it sets the next collection's limit.
+ */
+export async function withBoundedHeapGrowth<T>(work: () => Promise<T>): Promise<T> {
+  if (running++ === 0) setFlagsFromString(`--heap-growing-percent=${S3_HEAP_GROWING_PERCENT}`);
+  try {
+    return await work();
+  } finally {
+    if (--running === 0) setFlagsFromString('--heap-growing-percent=0');
+  }
+}
