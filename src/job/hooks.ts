@@ -14,9 +14,15 @@ export interface HookResult {
 
 const OUTPUT_TAIL_BYTES = 4096;
 
+/** Variables of this tool that a hook does not get: the repository's passwords. */
+const HIDDEN_FROM_HOOKS = ['BGAPP_BACKUP_PASSWORD', 'BGAPP_BACKUP_NEW_PASSWORD'];
+
 /**
  * Runs `command` with /bin/sh and resolves with its exit status and the last
- * few KiB of its combined output. `env` is added to the environment.
+ * few KiB of its combined output. `env` is added to the environment, less the
+ * repository's passwords. The command gets a process group of its own, and
+ * when `signal` aborts, the whole group gets SIGTERM, so the programs the
+ * shell started stop too, and the promise rejects at once.
  */
 export function runHook(
   command: string,
@@ -24,15 +30,29 @@ export function runHook(
   signal?: AbortSignal,
 ): Promise<HookResult> {
   return new Promise((resolve, reject) => {
+    const hookEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+    for (const name of HIDDEN_FROM_HOOKS) delete hookEnv[name];
     const child = spawn('/bin/sh', ['-c', command], {
-      env: { ...process.env, ...env },
+      env: hookEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
-      signal,
+      detached: true,
     });
     let output = '';
     const collect = (chunk: Buffer): void => {
       output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_BYTES);
     };
+    const stop = (): void => {
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+        try {
+          process.kill(-child.pid, 'SIGTERM');
+        } catch {
+          // The group has already ended.
+        }
+      }
+      reject(new BackupError('ERR_HOOK_FAILED', 'hook stopped because the run was interrupted'));
+    };
+    if (signal?.aborted) stop();
+    signal?.addEventListener('abort', stop, { once: true });
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
     child.on('error', (err) =>
@@ -40,7 +60,10 @@ export function runHook(
         new BackupError('ERR_HOOK_FAILED', `failed to start hook: ${err.message}`, { cause: err }),
       ),
     );
-    child.on('close', (exitCode, sig) => resolve({ exitCode, signal: sig, output: output.trim() }));
+    child.on('close', (exitCode, sig) => {
+      signal?.removeEventListener('abort', stop);
+      resolve({ exitCode, signal: sig, output: output.trim() });
+    });
   });
 }
 
