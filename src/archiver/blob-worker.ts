@@ -19,6 +19,7 @@ import {
 } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { masterKeyFromBytes, openBlob, releaseBuffer, sealBlob } from '../crypto/index.ts';
+import { utimesSeconds } from '../snapshot/times.ts';
 import type {
   FileTarget,
   OpenWriteReply,
@@ -234,7 +235,7 @@ function writeNewFile(taskId: number, file: FileTarget, plaintext: Uint8Array): 
     // chown(2) clears setuid and setgid, so the mode is set after the owner.
     if (file.uid !== undefined && file.gid !== undefined) fchownSync(fd, file.uid, file.gid);
     fchmodSync(fd, file.mode);
-    futimesSync(fd, new Date(file.atimeMillis), new Date(file.mtimeMillis));
+    futimesSync(fd, utimesSeconds(file.atimeMillis), utimesSeconds(file.mtimeMillis));
   } catch (err) {
     failed = failedCall('write', err);
   } finally {

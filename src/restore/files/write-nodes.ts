@@ -23,6 +23,7 @@ import {
   unlink,
   type FileHandle,
 } from 'node:fs/promises';
+import { utimesSeconds } from '../../snapshot/times.ts';
 import { BackupError, isBackupError } from '../../errors/index.ts';
 import type { OneBlobFile, SnapshotReader, TreeNode } from '../../snapshot/index.ts';
 
@@ -179,7 +180,7 @@ export async function writeSymlink(
     if (options.setOwner && node.uid !== undefined && node.gid !== undefined) {
       await lchown(absolutePath, node.uid, node.gid);
     }
-    await lutimes(absolutePath, node.atime ?? node.mtime, node.mtime);
+    await lutimes(absolutePath, utimesSeconds(node.atime ?? node.mtime), utimesSeconds(node.mtime));
   } catch (err) {
     throw writeFailed(absolutePath, err);
   }
@@ -222,7 +223,7 @@ async function setMeta(handle: FileHandle, node: TreeNode, options: WriteOptions
     await handle.chown(node.uid, node.gid);
   }
   await handle.chmod(node.mode & 0o7777);
-  await handle.utimes(node.atime ?? node.mtime, node.mtime);
+  await handle.utimes(utimesSeconds(node.atime ?? node.mtime), utimesSeconds(node.mtime));
 }
 
 // rm(2) and unlink(2) remove a symbolic link itself, never what it points to.
