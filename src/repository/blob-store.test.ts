@@ -93,7 +93,7 @@ describe('Repository blobs', () => {
     resticOk(repoPath, ['check', '--read-data']);
   });
 
-  it('frees every pack buffer by the end of flush', async () => {
+  it('frees each pack once saved', async () => {
     const repoPath = join(root, 'freed');
     const saved: Uint8Array[] = [];
     const backend = new (class extends LocalBackend {

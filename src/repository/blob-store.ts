@@ -44,12 +44,6 @@ const PACK_BUFFER_SLACK = 8 * 1024 * 1024 + 64 * 1024;
 /** Collects blobs into packs of one type each and indexes them once stored. */
 export class BlobStore {
   private readonly open = new Map<BlobType, OpenPack>();
-  /**
-   * Buffers of saved packs, kept for the next packs until `flush`. A new
-   * buffer costs a page fault per 4 KiB on its first write: copying blobs
-   * into fresh buffers took 14% of the main thread in a backup of 1 GiB.
-   */
-  private readonly spares: Buffer[] = [];
   private readonly inFlight = new Set<string>();
   private readonly uploads = new Set<Promise<void>>();
   private unindexed: PackContents[] = [];
@@ -111,7 +105,6 @@ export class BlobStore {
   async flush(): Promise<void> {
     for (const type of [...this.open.keys()]) await this.finishPack(type);
     while (this.uploads.size > 0) await Promise.allSettled([...this.uploads]);
-    for (const spare of this.spares.splice(0)) releaseBuffer(spare);
     this.throwIfFailed();
     await this.writeIndex();
     this.throwIfFailed();
@@ -136,8 +129,7 @@ export class BlobStore {
     let pack = this.open.get(type);
     if (!pack) {
       const capacity = this.options.packSizeTarget + PACK_BUFFER_SLACK;
-      const buffer = this.spares.pop() ?? Buffer.allocUnsafeSlow(capacity);
-      pack = { buffer, blobs: [], size: 0 };
+      pack = { buffer: Buffer.allocUnsafeSlow(capacity), blobs: [], size: 0 };
       this.open.set(type, pack);
     }
     return pack;
@@ -169,26 +161,15 @@ export class BlobStore {
       const { bytes, id: packId } = this.hasher ? await this.hasher(pack) : hashPack(pack);
       const packLength = bytes.length;
       await this.backend.save({ type: 'data', name: packId }, bytes);
-      this.keepOrFree(bytes);
+      // The backend keeps no reference once `save` resolves. Freeing the pack
+      // now, not at the next garbage collection, stops saved packs piling up.
+      releaseBuffer(bytes);
       this.options.logger.debug({ packId, bytes: packLength, blobs: blobs.length }, 'pack saved');
       this.unindexed.push({ packId, blobs });
       if (this.unindexed.length >= this.options.packsPerIndex) await this.writeIndex();
     } catch (err) {
       this.failure ??= err;
     }
-  }
-
-  /**
-   * Keeps a saved pack's buffer for a later pack, or frees it now, not at the
-   * next garbage collection, when enough are kept. The backend keeps no
-   * reference once `save` resolves.
-   */
-  private keepOrFree(bytes: Buffer): void {
-    const { buffer } = bytes;
-    const capacity = this.options.packSizeTarget + PACK_BUFFER_SLACK;
-    const reusable = buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && buffer.byteLength >= capacity;
-    if (reusable && this.spares.length <= this.options.maxPendingPacks) this.spares.push(Buffer.from(buffer));
-    else releaseBuffer(bytes);
   }
 
   /** Writes one index file for the packs uploaded since the last one, one write at a time. */
