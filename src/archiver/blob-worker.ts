@@ -133,7 +133,6 @@ function streamHash(stream: number): Hash {
   return hash;
 }
 
-
 /** Returns an ArrayBuffer holding exactly `bytes`, copying only when `bytes` shares its buffer. */
 function ownedArrayBuffer(bytes: Uint8Array): ArrayBuffer {
   const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;

@@ -194,8 +194,8 @@ function waitingWriter(ready: Promise<ReadyRun>): SnapshotWriter {
     else pending.push(add);
   };
   return {
-    addDir: (path, meta) => later((target) => target.addDir(path, meta)),
-    addSymlink: (path, meta, target) => later((s) => s.addSymlink(path, meta, target)),
+    addDir: (path, meta) => later((session) => session.addDir(path, meta)),
+    addSymlink: (path, meta, target) => later((session) => session.addSymlink(path, meta, target)),
     addFile: async (path, meta, content) => (await ready).session.addFile(path, meta, content),
   };
 }

@@ -215,7 +215,7 @@ function appendToPack(pack: OpenPack, bytes: Uint8Array): void {
   pack.size = needed;
 }
 
-/** Hashes a pack file on this thread; its id is the SHA-256 of its bytes. */
+/** Hashes a pack file on this thread. Its id is the SHA-256 of its bytes. */
 function hashPack(bytes: Buffer): { bytes: Buffer; id: Id } {
   return { bytes, id: createHash('sha256').update(bytes).digest('hex') };
 }

@@ -20,14 +20,12 @@ function lateWriter(start: Promise<unknown>, received: Buffer[]): SnapshotWriter
 describe('streamCommandToFile', () => {
   it('keeps the output of a program that ends before reading starts', async () => {
     const received: Buffer[] = [];
-    let exited: () => void = () => {};
-    const childGone = new Promise<void>((resolve) => (exited = resolve));
     const cmd = { file: '/bin/sh', args: ['-c', 'printf PGDMP; printf " short dump"'], env: process.env };
     // The writer waits until the shell has exited, as it waits for the repository.
+    const childGone = new Promise((resolve) => setTimeout(resolve, 300));
     const writer = lateWriter(childGone, received);
-    const output = streamCommandToFile(cmd, writer, ['geo.dump'], { mode: 0o600, mtime: new Date(0) }, new AbortController().signal);
-    setTimeout(exited, 300);
-    const result = await output;
+    const meta = { mode: 0o600, mtime: new Date(0) };
+    const result = await streamCommandToFile(cmd, writer, ['geo.dump'], meta, new AbortController().signal);
     assert.equal(result.exitCode, 0);
     assert.equal(Buffer.concat(received).toString(), 'PGDMP short dump');
     assert.equal(result.header.toString(), 'PGDMP');
