@@ -30,6 +30,33 @@ function sealInWorker(keyBytes: Uint8Array, plaintext: Buffer) {
   });
 }
 
+/** A repository of packs of 256 KiB that records every large data pack it saves. */
+async function recordingRepository(name: string) {
+  const repoPath = join(root, name);
+  const saved: Uint8Array[] = [];
+  const backend = new (class extends LocalBackend {
+    override async save(handle: FileHandle, data: Uint8Array): Promise<void> {
+      // releaseBuffer leaves buffers of Node.js's shared pool alone, such as the small tree pack.
+      const large = data.byteLength > Buffer.poolSize;
+      await super.save(handle, data);
+      if (handle.type === 'data' && large) saved.push(data);
+    }
+  })(repoPath);
+  const repo = await Repository.init(backend, TEST_PASSWORD, {
+    ...MIN_KDF_TARGET,
+    packSizeTarget: 256 * 1024,
+  });
+  return { repo, repoPath, saved };
+}
+
+/** Polls `done` every 10 ms for up to two seconds. */
+async function waitFor(done: () => boolean): Promise<void> {
+  for (let waited = 0; !done(); waited += 10) {
+    assert.ok(waited < 2000, 'timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 describe('Repository blobs', () => {
   it('packs blobs sealed in a worker thread', async () => {
     const repoPath = join(root, 'worker');
@@ -93,21 +120,8 @@ describe('Repository blobs', () => {
     resticOk(repoPath, ['check', '--read-data']);
   });
 
-  it('frees each pack once saved', async () => {
-    const repoPath = join(root, 'freed');
-    const saved: Uint8Array[] = [];
-    const backend = new (class extends LocalBackend {
-      override async save(handle: FileHandle, data: Uint8Array): Promise<void> {
-        // releaseBuffer leaves buffers of Node.js's shared pool alone, such as the small tree pack.
-        const large = data.byteLength > Buffer.poolSize;
-        await super.save(handle, data);
-        if (handle.type === 'data' && large) saved.push(data);
-      }
-    })(repoPath);
-    const repo = await Repository.init(backend, TEST_PASSWORD, {
-      ...MIN_KDF_TARGET,
-      packSizeTarget: 256 * 1024,
-    });
+  it('frees every pack buffer by the end of flush', async () => {
+    const { repo, repoPath, saved } = await recordingRepository('freed');
     const ids = [];
     for (let i = 0; i < 12; i++) ids.push((await repo.saveBlob('data', randomBytes(50_000))).id);
     const tree = await repo.saveBlob('tree', fileTree('freed.bin', 12 * 50_000, ids));
@@ -115,6 +129,24 @@ describe('Repository blobs', () => {
     await repo.saveSnapshot({ time: new Date().toISOString(), tree: tree.id, paths: ['/f'] });
     assert.ok(saved.length >= 2, `${saved.length} packs`);
     for (const pack of saved) assert.equal(pack.byteLength, 0);
+    resticOk(repoPath, ['check', '--read-data']);
+  });
+
+  it("gives a saved pack's buffer to the next pack, and frees it when idle", async () => {
+    const { repo, repoPath, saved } = await recordingRepository('reused');
+    // Six blobs of 50,000 bytes fill a pack of 256 KiB; each pack is saved
+    // before the next one starts.
+    const ids = [];
+    for (let i = 0; i < 18; i++) {
+      ids.push((await repo.saveBlob('data', randomBytes(50_000))).id);
+      if (i % 6 === 5) await waitFor(() => saved.length === (i + 1) / 6);
+    }
+    assert.equal(saved.length, 3);
+    assert.equal(new Set(saved.map((pack) => pack.buffer)).size, 1, 'packs share one buffer');
+    await waitFor(() => saved[2]!.byteLength === 0);
+    const tree = await repo.saveBlob('tree', fileTree('reused.bin', 18 * 50_000, ids));
+    await repo.flush();
+    await repo.saveSnapshot({ time: new Date().toISOString(), tree: tree.id, paths: ['/r'] });
     resticOk(repoPath, ['check', '--read-data']);
   });
 });

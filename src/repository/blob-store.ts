@@ -41,9 +41,20 @@ interface OpenPack {
  */
 const PACK_BUFFER_SLACK = 8 * 1024 * 1024 + 64 * 1024;
 
+/**
+ * How long a saved pack's buffer waits for the next pack before it is freed.
+ * Writing a new buffer costs a page fault per 4 KiB: copying blobs into fresh
+ * buffers took 14% of the main thread in a first backup of 1 GiB of random
+ * data. When data flows that fast, the next pack starts within this time.
+ * A slow source, such as a bucket of small objects, keeps no idle buffer.
+ */
+const SPARE_IDLE_MILLIS = 250;
+
 /** Collects blobs into packs of one type each and indexes them once stored. */
 export class BlobStore {
   private readonly open = new Map<BlobType, OpenPack>();
+  /** One saved pack's buffer, kept for the next pack for SPARE_IDLE_MILLIS. */
+  private spare: { buffer: Buffer; timer: NodeJS.Timeout } | undefined;
   private readonly inFlight = new Set<string>();
   private readonly uploads = new Set<Promise<void>>();
   private unindexed: PackContents[] = [];
@@ -105,6 +116,7 @@ export class BlobStore {
   async flush(): Promise<void> {
     for (const type of [...this.open.keys()]) await this.finishPack(type);
     while (this.uploads.size > 0) await Promise.allSettled([...this.uploads]);
+    this.freeSpare();
     this.throwIfFailed();
     await this.writeIndex();
     this.throwIfFailed();
@@ -128,8 +140,8 @@ export class BlobStore {
   private packFor(type: BlobType): OpenPack {
     let pack = this.open.get(type);
     if (!pack) {
-      const capacity = this.options.packSizeTarget + PACK_BUFFER_SLACK;
-      pack = { buffer: Buffer.allocUnsafeSlow(capacity), blobs: [], size: 0 };
+      const buffer = this.takeSpare() ?? Buffer.allocUnsafeSlow(this.packCapacity());
+      pack = { buffer, blobs: [], size: 0 };
       this.open.set(type, pack);
     }
     return pack;
@@ -161,15 +173,47 @@ export class BlobStore {
       const { bytes, id: packId } = this.hasher ? await this.hasher(pack) : hashPack(pack);
       const packLength = bytes.length;
       await this.backend.save({ type: 'data', name: packId }, bytes);
-      // The backend keeps no reference once `save` resolves. Freeing the pack
-      // now, not at the next garbage collection, stops saved packs piling up.
-      releaseBuffer(bytes);
+      this.keepOrFree(bytes);
       this.options.logger.debug({ packId, bytes: packLength, blobs: blobs.length }, 'pack saved');
       this.unindexed.push({ packId, blobs });
       if (this.unindexed.length >= this.options.packsPerIndex) await this.writeIndex();
     } catch (err) {
       this.failure ??= err;
     }
+  }
+
+  private packCapacity(): number {
+    return this.options.packSizeTarget + PACK_BUFFER_SLACK;
+  }
+
+  /**
+   * Keeps a saved pack's buffer as the spare, or frees it now rather than at
+   * the next garbage collection, so saved packs do not pile up. The backend
+   * keeps no reference once `save` resolves.
+   */
+  private keepOrFree(bytes: Buffer): void {
+    const { buffer, byteOffset } = bytes;
+    const whole = buffer instanceof ArrayBuffer && byteOffset === 0;
+    if (this.spare !== undefined || !whole || buffer.byteLength < this.packCapacity()) {
+      releaseBuffer(bytes);
+      return;
+    }
+    const timer = setTimeout(() => this.freeSpare(), SPARE_IDLE_MILLIS);
+    timer.unref();
+    this.spare = { buffer: Buffer.from(buffer), timer };
+  }
+
+  private takeSpare(): Buffer | undefined {
+    const { spare } = this;
+    if (spare === undefined) return undefined;
+    clearTimeout(spare.timer);
+    this.spare = undefined;
+    return spare.buffer;
+  }
+
+  private freeSpare(): void {
+    const buffer = this.takeSpare();
+    if (buffer !== undefined) releaseBuffer(buffer);
   }
 
   /** Writes one index file for the packs uploaded since the last one, one write at a time. */
