@@ -20,6 +20,7 @@ import {
 import { parentPort, workerData } from 'node:worker_threads';
 import { masterKeyFromBytes, openBlob, releaseBuffer, sealBlob } from '../crypto/index.ts';
 import { utimesSeconds } from '../snapshot/times.ts';
+import { BATCH_REPLY_BYTES } from './worker-protocol.ts';
 import type {
   FileTarget,
   OpenWriteReply,
@@ -35,21 +36,55 @@ const key = masterKeyFromBytes(new Uint8Array(init.keyBytes));
 const port = parentPort!;
 const streams = new Map<number, Hash>();
 
+type TaskRequest = Exclude<WorkerRequest, { op: 'batch' | 'exit' }>;
+type TaskReply = Exclude<WorkerReply, { op: 'batch' }>;
+
 port.on('message', (request: WorkerRequest) => {
   if (request.op === 'exit') {
     port.close();
     return;
   }
-  try {
-    const reply = handle(request);
-    port.postMessage(reply, transferList(reply));
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    port.postMessage({ op: 'error', taskId: request.taskId, message } satisfies WorkerReply);
+  if (request.op === 'batch') {
+    runBatch(request.requests);
+    return;
   }
+  const reply = run(request);
+  port.postMessage(reply, transferList(reply));
 });
 
-function transferList(reply: WorkerReply): ArrayBuffer[] {
+/** Runs a batch's tasks in order, sending their replies in as few messages as BATCH_REPLY_BYTES allows. */
+function runBatch(requests: TaskRequest[]): void {
+  let replies: TaskReply[] = [];
+  let transfer: ArrayBuffer[] = [];
+  let bytes = 0;
+  for (const request of requests) {
+    const reply = run(request);
+    replies.push(reply);
+    for (const buffer of transferList(reply)) {
+      transfer.push(buffer);
+      bytes += buffer.byteLength;
+    }
+    if (bytes >= BATCH_REPLY_BYTES) {
+      port.postMessage({ op: 'batch', taskId: 0, replies } satisfies WorkerReply, transfer);
+      replies = [];
+      transfer = [];
+      bytes = 0;
+    }
+  }
+  if (replies.length > 0) port.postMessage({ op: 'batch', taskId: 0, replies } satisfies WorkerReply, transfer);
+}
+
+/** Runs one task; a thrown error becomes an `error` reply. */
+function run(request: TaskRequest): TaskReply {
+  try {
+    return handle(request);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return { op: 'error', taskId: request.taskId, message };
+  }
+}
+
+function transferList(reply: TaskReply): ArrayBuffer[] {
   if (reply.op === 'hash' || reply.op === 'update') return [reply.data];
   if (reply.op === 'seal' || reply.op === 'hashSeal') return [reply.sealed];
   if (reply.op === 'pack') return [reply.data];
@@ -59,7 +94,7 @@ function transferList(reply: WorkerReply): ArrayBuffer[] {
   return [];
 }
 
-function handle(request: Exclude<WorkerRequest, { op: 'exit' }>): WorkerReply {
+function handle(request: TaskRequest): TaskReply {
   const { taskId } = request;
   switch (request.op) {
     case 'hash': {

@@ -1,6 +1,6 @@
 /**
  * A pool of worker threads that hash chunks and whole files, compress and
- * seal blobs, and join pack files, so that this CPU work runs on every core
+ * seal blobs, and hash pack files, so that this CPU work runs on every core
  * while the main thread reads and chunks. Chunks move to and from the workers
  * as transferred ArrayBuffers.
  */
@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { LocalFileStats } from '../snapshot/index.ts';
 import type {
+  BatchRequest,
   FileTarget,
   SystemFailure,
   WorkerInit,
@@ -68,8 +69,11 @@ export interface HashedPack {
   id: string;
 }
 
+/** A request for one task, as a batch carries them. */
+type TaskRequest = BatchRequest['requests'][number];
+
 interface Task {
-  request: WorkerRequest;
+  request: TaskRequest;
   /** Transferred with the request. */
   transfer: ArrayBuffer[];
   /** Index of the worker that must run the task, for tasks of one stream. */
@@ -104,6 +108,7 @@ export class BlobWorkerPool {
   private nextStream = 0;
   private readonly unrefWhenIdle: boolean;
   private failure: Error | undefined;
+  private dispatchScheduled = false;
 
   constructor(options: WorkerPoolOptions) {
     this.size = Math.max(1, options.size ?? availableParallelism());
@@ -316,37 +321,74 @@ export class BlobWorkerPool {
   }
 
   private run(
-    request: WorkerRequest,
+    request: TaskRequest,
     transfer: ArrayBuffer[],
     worker?: number,
   ): Promise<WorkerReply> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.queue.push({ request, transfer, worker, resolve, reject });
+      this.scheduleDispatch();
+    });
+  }
+
+  /**
+   * Dispatches once the tasks that the current callbacks queue are all in,
+   * so that they leave in one message per worker.
+   */
+  private scheduleDispatch(): void {
+    if (this.dispatchScheduled) return;
+    this.dispatchScheduled = true;
+    setImmediate(() => {
+      this.dispatchScheduled = false;
       this.dispatch();
     });
   }
 
   /**
    * Hands queued tasks, in queue order, to the worker with the fewest running
-   * tasks, keeping pinned tasks on their worker. Filling the first worker's
-   * slots before the second's left one core idle whenever only a task or two
-   * were queued, as when a restore opens the blobs of one file.
+   * tasks, keeping pinned tasks on their worker, and sends each worker its
+   * new tasks in one message. Filling the first worker's slots before the
+   * second's left one core idle whenever only a task or two were queued, as
+   * when a restore opens the blobs of one file.
    */
   private dispatch(): void {
+    const batches = new Map<PoolWorker, Task[]>();
     for (let i = 0; i < this.queue.length;) {
       const task = this.queue[i]!;
       const index = task.worker ?? this.leastBusyWorker();
       const entry = this.workers[index]!;
       if (entry.running.size >= TASKS_PER_WORKER) {
-        if (task.worker === undefined) return;
+        if (task.worker === undefined) break;
         i++;
         continue;
       }
       this.queue.splice(i, 1);
       if (this.unrefWhenIdle && entry.running.size === 0) entry.worker.ref();
       entry.running.set(task.request.taskId, task);
-      entry.worker.postMessage(task.request, task.transfer);
+      const batch = batches.get(entry);
+      if (batch) batch.push(task);
+      else batches.set(entry, [task]);
+    }
+    for (const [entry, tasks] of batches) {
+      if (tasks.length > 1 && this.post(entry, batchOf(tasks), tasks.flatMap((t) => t.transfer))) continue;
+      // A batch that cannot be sent goes task by task, so that only the
+      // task whose buffer cannot move (one already moved) fails.
+      for (const task of tasks) {
+        if (this.post(entry, task.request, task.transfer)) continue;
+        entry.running.delete(task.request.taskId);
+        task.reject(new Error(`blob worker ${task.request.op} task failed: its buffer was already moved to a worker`));
+      }
+    }
+  }
+
+  /** Posts `message` to a worker; false when postMessage throws, as for a detached buffer. */
+  private post(entry: PoolWorker, message: WorkerRequest, transfer: ArrayBuffer[]): boolean {
+    try {
+      entry.worker.postMessage(message, transfer);
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -358,13 +400,16 @@ export class BlobWorkerPool {
     return best;
   }
 
-  private settle(entry: PoolWorker, reply: WorkerReply): void {
-    const task = entry.running.get(reply.taskId);
-    if (!task) return;
-    entry.running.delete(reply.taskId);
+  private settle(entry: PoolWorker, message: WorkerReply): void {
+    const replies = message.op === 'batch' ? message.replies : [message];
+    for (const reply of replies) {
+      const task = entry.running.get(reply.taskId);
+      if (!task) continue;
+      entry.running.delete(reply.taskId);
+      if (reply.op === 'error') task.reject(taskError(task.request.op, reply.message));
+      else task.resolve(reply);
+    }
     if (this.unrefWhenIdle && entry.running.size === 0) entry.worker.unref();
-    if (reply.op === 'error') task.reject(taskError(task.request.op, reply.message));
-    else task.resolve(reply);
     this.dispatch();
   }
 
@@ -399,6 +444,10 @@ function systemError(failure: SystemFailure, path: string): NodeJS.ErrnoExceptio
   error.syscall = failure.syscall;
   error.path = path;
   return error;
+}
+
+function batchOf(tasks: Task[]): WorkerRequest {
+  return { op: 'batch', taskId: 0, requests: tasks.map((task) => task.request) };
 }
 
 /** Returns an ArrayBuffer with exactly the bytes of `chunk`, copying only when it shares one. */

@@ -37,7 +37,18 @@ export type WorkerRequest =
   | { op: 'readFile'; taskId: number; path: string; listedSize: number }
   | OpenWriteRequest
   | AppendRequest
+  | BatchRequest
   | { op: 'exit'; taskId: number };
+
+/**
+ * Several tasks in one message, run in order. Sent one message per file, a
+ * backup of 50,000 small files spent a tenth of its main thread in postMessage.
+ */
+export interface BatchRequest {
+  op: 'batch';
+  taskId: 0;
+  requests: Exclude<WorkerRequest, { op: 'batch' | 'exit' }>[];
+}
 
 /** A failed system call of a worker, as the fields of a Node.js system error. */
 export interface SystemFailure {
@@ -75,7 +86,21 @@ export type WorkerReply =
   | { op: 'readFile'; taskId: number; outcome: ReadFileOutcome }
   | OpenWriteReply
   | AppendReply
+  | BatchReply
   | { op: 'error'; taskId: number; message: string };
+
+/**
+ * Replies to tasks of a batch. The worker sends the replies it has once they
+ * carry BATCH_REPLY_BYTES, so large results are not held back for the rest.
+ */
+export interface BatchReply {
+  op: 'batch';
+  taskId: 0;
+  replies: Exclude<WorkerReply, { op: 'batch' }>[];
+}
+
+/** Bytes of transferred results after which a worker sends a batch's replies so far. */
+export const BATCH_REPLY_BYTES = 256 * 1024;
 
 /** A new file that a worker creates with a blob's plaintext (see OneBlobFile). */
 export type FileTarget = OneBlobFile;
