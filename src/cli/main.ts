@@ -106,7 +106,7 @@ export async function main(argv: string[]): Promise<number> {
   const stop = (signal: NodeJS.Signals): void => {
     if (controller.signal.aborted) exitBySignal(signal);
     stoppedBy = signal;
-    controller.abort(new BackupError('ERR_ABORTED', `stopped by ${signal}`));
+    controller.abort(new BackupError('ERR_ABORTED', `the run was interrupted by ${signal}`));
     // Work that does not notice the abort (a child process, a request the
     // service keeps open) must not keep the process alive: a lock left behind
     // is stale, and the next backup removes it.
@@ -143,7 +143,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     ctx?.progress.done();
     const code = isBackupError(err) ? err.code : undefined;
-    process.stderr.write(`error: ${errorMessage(err)}\n`);
+    process.stderr.write(`error: ${failureMessage(err, stoppedBy)}\n`);
     if (ctx?.options.verbose && err instanceof Error && err.stack)
       process.stderr.write(`${err.stack}\n`);
     // As shells report a process ended by a signal: 128 plus its number.
@@ -153,6 +153,18 @@ export async function main(argv: string[]): Promise<number> {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
+}
+
+/**
+ * Returns the message printed for a failed command. When a signal stopped
+ * it, the message names the signal, because work that was cut short may
+ * fail with an error that does not say why, such as Node.js's "The
+ * operation was aborted".
+ */
+export function failureMessage(err: unknown, stoppedBy: NodeJS.Signals | undefined): string {
+  const message = errorMessage(err);
+  if (stoppedBy === undefined || message.includes(stoppedBy)) return message;
+  return `the run was interrupted by ${stoppedBy}: ${message}`;
 }
 
 async function runCommand(

@@ -4,6 +4,7 @@
  * and the program's exit status is checked apart from the stream.
  */
 import type { Readable } from 'node:stream';
+import { BackupError, errorMessage } from '../../errors/index.ts';
 import type { NodeMeta, SavedFile, SnapshotWriter } from '../../snapshot/index.ts';
 import { collectText, spawnCommand, waitForExit, type PgCommand } from './tools.ts';
 
@@ -16,7 +17,11 @@ export interface StreamedOutput {
   header: Buffer;
 }
 
-/** Runs `cmd` and stores its stdout as the file at `path` of `writer`. */
+/**
+ * Runs `cmd` and stores its stdout as the file at `path` of `writer`. When
+ * `signal` aborts, the program is stopped and the promise rejects with
+ * ERR_ABORTED, whose message is the abort reason's.
+ */
 export async function streamCommandToFile(
   cmd: PgCommand,
   writer: SnapshotWriter,
@@ -36,16 +41,28 @@ export async function streamCommandToFile(
   // the repository is open, after a short dump has ended.
   stdout.on('readable', () => {});
 
+  let saved: SavedFile;
+  let exitCode: number;
   try {
-    const [saved, exitCode] = await Promise.all([
+    [saved, exitCode] = await Promise.all([
       writer.addFile(path, meta, keepHeader(stdout, probe, headerBytes)),
       exited,
     ]);
-    return { saved, exitCode, stderr: stderr(), header: probe.header };
   } catch (err) {
     child.kill('SIGTERM');
+    // Node.js rejects an aborted child with its own "The operation was aborted",
+    // which does not say why, so the reason (such as the signal) replaces it.
+    if (signal.aborted) throw abortedError(signal, err);
     throw err;
   }
+  // Ctrl-C on a terminal reaches the program too, which may then exit first.
+  if (exitCode !== 0 && signal.aborted) throw abortedError(signal, signal.reason);
+  return { saved, exitCode, stderr: stderr(), header: probe.header };
+}
+
+/** Returns ERR_ABORTED with the message of `signal`'s abort reason. */
+function abortedError(signal: AbortSignal, cause: unknown): BackupError {
+  return new BackupError('ERR_ABORTED', errorMessage(signal.reason), { cause });
 }
 
 /** Passes the chunks on unchanged and copies the first `size` bytes into `probe`. */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { isBackupError } from '../../errors/index.ts';
+import { BackupError, isBackupError } from '../../errors/index.ts';
 import { silentLogger } from '../../log/index.ts';
 import type { PostgresManifest, PostgresSourceConfig, SourceBackupContext } from '../types.ts';
 import { MemorySnapshot } from '../../../test/support/memory-snapshot.ts';
@@ -149,14 +149,7 @@ describe('createPostgresSource', () => {
     const folder = await mkdtemp(join(tmpdir(), 'bgapp-stand-ins-'));
     const pidFile = join(folder, 'pg_dump.pid');
     try {
-      // pg_dump writes a header and then waits, as on a large table. exec
-      // keeps the PID, so the file names the process that must be stopped.
-      await standIn(folder, 'pg_dump', [
-        'if [ "$1" = "--version" ]; then exec /usr/lib/postgresql/15/bin/pg_dump --version; fi',
-        `echo $$ > ${pidFile}`,
-        "printf 'PGDMP'",
-        'exec sleep 60',
-      ]);
+      await waitingPgDump(folder, pidFile);
       await standIn(folder, 'pg_dumpall', ['sleep 0.5', 'echo "stand-in: permission denied" >&2',
         'exit 1']);
       const source = createPostgresSource({ ...config, bin_dir: undefined },
@@ -170,6 +163,37 @@ describe('createPostgresSource', () => {
       });
       assert.ok(Date.now() - started < 30_000, 'the backup did not wait for pg_dump to end');
       const pid = Number(await readFile(pidFile, 'utf8'));
+      assert.equal(isRunning(pid), false, `pg_dump stand-in ${pid} was stopped`);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('names the signal when the run is interrupted', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'bgapp-stand-ins-'));
+    const pidFile = join(folder, 'pg_dump.pid');
+    try {
+      await waitingPgDump(folder, pidFile);
+      const source = createPostgresSource({ ...config, bin_dir: undefined, globals: false },
+        { env: envWithPath(folder) });
+      const controller = new AbortController();
+      const ctx = { ...contextFor(new MemorySnapshot()), signal: controller.signal };
+      const backup = source.backup(ctx);
+      for (let i = 0; i < 200 && !(await readFile(pidFile, 'utf8').catch(() => '')); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      // The command line aborts with this reason on Ctrl-C.
+      controller.abort(new BackupError('ERR_ABORTED', 'the run was interrupted by SIGINT'));
+
+      await assert.rejects(backup, (err) => {
+        assert.ok(isBackupError(err, 'ERR_ABORTED'), String(err));
+        assert.equal(err.message, 'pg_dump was stopped because the run was interrupted by SIGINT');
+        return true;
+      });
+      const pid = Number(await readFile(pidFile, 'utf8'));
+      for (let i = 0; i < 100 && isRunning(pid); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
       assert.equal(isRunning(pid), false, `pg_dump stand-in ${pid} was stopped`);
     } finally {
       await rm(folder, { recursive: true, force: true });
@@ -274,6 +298,19 @@ async function standIn(folder: string, name: string, lines: string[]): Promise<v
   const file = join(folder, name);
   await writeFile(file, ['#!/bin/sh', ...lines, ''].join('\n'));
   await chmod(file, 0o755);
+}
+
+/**
+ * Writes a pg_dump stand-in that writes a header and then waits, as on a large
+ * table. exec keeps the PID, so `pidFile` names the process that must be stopped.
+ */
+async function waitingPgDump(folder: string, pidFile: string): Promise<void> {
+  await standIn(folder, 'pg_dump', [
+    'if [ "$1" = "--version" ]; then exec /usr/lib/postgresql/15/bin/pg_dump --version; fi',
+    `echo $$ > ${pidFile}`,
+    "printf 'PGDMP'",
+    'exec sleep 60',
+  ]);
 }
 
 function isRunning(pid: number): boolean {

@@ -4,7 +4,7 @@
  * and streams the cluster's roles from pg_dumpall --globals-only.
  */
 import type pg from 'pg';
-import { BackupError, errorMessage } from '../../errors/index.ts';
+import { BackupError, errorMessage, isBackupError } from '../../errors/index.ts';
 import type { NodeMeta } from '../../snapshot/index.ts';
 import type {
   PostgresManifest,
@@ -32,6 +32,7 @@ import {
   withOutputBuffer,
   type CommandResult,
   type PgCommand,
+  type PgProgram,
   type PgToolOptions,
   type PgVersion,
 } from './tools.ts';
@@ -157,7 +158,10 @@ async function readConcurrently(
   };
 }
 
-/** Runs `pg_dump --version`, failing with ERR_PG_DUMP_FAILED when it cannot be started. */
+/**
+ * Runs `pg_dump --version`, failing with ERR_PG_DUMP_FAILED when it cannot be
+ * started, or ERR_ABORTED when `signal` stops it.
+ */
 async function runPgDumpVersion(
   tools: PgToolOptions,
   signal: AbortSignal,
@@ -166,6 +170,7 @@ async function runPgDumpVersion(
   try {
     return { cmd, output: await runCommand(cmd, signal) };
   } catch (err) {
+    if (signal.aborted) throw stoppedError('pg_dump --version', signal, err);
     const message = `cannot run ${commandLine(cmd).join(' ')}: ${errorMessage(err)}; ` +
       'install the PostgreSQL client programs or set bin_dir';
     throw new BackupError('ERR_PG_DUMP_FAILED', message, { cause: err });
@@ -206,7 +211,7 @@ async function dumpDatabase(
   const cmd = pgConnectedCommand('pg_dump', args, target, tools);
   const path = `${target.database}.dump`;
   const buffered = await withOutputBuffer(cmd, DUMP_OUTPUT_BUFFER_BYTES);
-  const output = await runToFile(buffered, path, meta, ctx, signal);
+  const output = await runToFile('pg_dump', buffered, path, meta, ctx, signal);
 
   if (output.exitCode !== 0) {
     throw new BackupError('ERR_PG_DUMP_FAILED', `pg_dump of database "${target.database}" ` +
@@ -229,7 +234,7 @@ async function dumpGlobals(
   signal: AbortSignal,
 ): Promise<PostgresManifest['globals']> {
   const cmd = pgConnectedCommand('pg_dumpall', ['--globals-only'], target, tools);
-  const output = await runToFile(cmd, GLOBALS_FILE, meta, ctx, signal);
+  const output = await runToFile('pg_dumpall', cmd, GLOBALS_FILE, meta, ctx, signal);
   if (output.exitCode !== 0) {
     throw new BackupError('ERR_PG_DUMP_FAILED', `pg_dumpall --globals-only exited with status ` +
       `${output.exitCode}: ${output.stderr || 'no error output'}; it needs a superuser, ` +
@@ -239,6 +244,7 @@ async function dumpGlobals(
 }
 
 async function runToFile(
+  program: PgProgram,
   cmd: PgCommand,
   path: string,
   meta: NodeMeta,
@@ -248,10 +254,23 @@ async function runToFile(
   try {
     return await streamCommandToFile(cmd, ctx.writer, [path], meta, signal);
   } catch (err) {
+    if (signal.aborted && isBackupError(err, 'ERR_ABORTED')) {
+      throw stoppedError(program, signal, err);
+    }
     if (err instanceof BackupError) throw err;
     const message = `cannot run ${commandLine(cmd).join(' ')}: ${errorMessage(err)}`;
     throw new BackupError('ERR_PG_DUMP_FAILED', message, { cause: err });
   }
+}
+
+/**
+ * Returns ERR_ABORTED for `program` stopped because `signal` aborted. The
+ * command line's abort reason names the signal, such as "the run was
+ * interrupted by SIGINT".
+ */
+function stoppedError(program: string, signal: AbortSignal, cause: unknown): BackupError {
+  const reason = errorMessage(signal.reason);
+  return new BackupError('ERR_ABORTED', `${program} was stopped because ${reason}`, { cause });
 }
 
 async function endQuietly(client: pg.Client): Promise<void> {
