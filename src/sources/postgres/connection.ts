@@ -3,7 +3,9 @@
  * password, and opening a `pg` client with errors that name the server.
  */
 import pg from 'pg';
-import { BackupError, errorMessage } from '../../errors/index.ts';
+import { parseIntoClientConfig } from 'pg-connection-string';
+import pgpass from 'pgpass';
+import { BackupError, errorMessage, isBackupError } from '../../errors/index.ts';
 
 /** A parsed connection URL; `url` never contains the password. */
 export interface PgTarget {
@@ -61,23 +63,71 @@ export function describeTarget(target: PgTarget): string {
 
 /**
  * Opens a client on `url`. The password comes from the URL, PGPASSWORD or
- * ~/.pgpass, as node-postgres resolves it.
+ * the password file (PGPASSFILE, else ~/.pgpass), as libpq and so pg_dump
+ * look for it. When the server requests a password and none is set, the
+ * ERR_PG_CONNECT message names where to put one.
  */
 export async function connectPostgres(url: string): Promise<pg.Client> {
   const target = parsePostgresUrl(url);
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 15_000 });
+  let passwordOrigin: string | undefined;
+  const client = new pg.Client({
+    ...parseIntoClientConfig(url),
+    // node-postgres calls this only when the server requests a password. Its
+    // own fallback to ~/.pgpass prints a deprecation warning in pg 8.23, which
+    // names a password function as the replacement.
+    password: async () => {
+      const found = await findPassword(target);
+      passwordOrigin = found.origin;
+      return found.password;
+    },
+    connectionTimeoutMillis: 15_000,
+  });
   // An error after connecting (the server going away) would otherwise crash the process.
   client.on('error', () => {});
   try {
     await client.connect();
   } catch (err) {
     await client.end().catch(() => {});
+    if (isBackupError(err)) throw err;
     throw new BackupError('ERR_PG_CONNECT', `cannot connect to PostgreSQL at ` +
       `${target.host}:${target.port}, database "${target.database}", user "${target.user}": ` +
-      `${errorMessage(err)}; check that the server is running and the url is right`,
+      `${errorMessage(err)}; ${connectHint(err, passwordOrigin)}`,
       { cause: err });
   }
   return client;
+}
+
+/** A password and where it was found, such as PGPASSWORD. */
+interface FoundPassword {
+  password: string;
+  origin: string;
+}
+
+/**
+ * Returns the password for `target` from its URL, PGPASSWORD or the password
+ * file, and fails with ERR_PG_CONNECT when none of them has one.
+ */
+async function findPassword(target: PgTarget): Promise<FoundPassword> {
+  if (target.password !== undefined) return { password: target.password, origin: 'the url' };
+  const fromEnv = process.env.PGPASSWORD;
+  if (fromEnv) return { password: fromEnv, origin: 'PGPASSWORD' };
+  const fromFile = await new Promise<string | undefined>((resolve) => pgpass(target, resolve));
+  const file = process.env.PGPASSFILE || '~/.pgpass';
+  if (fromFile !== undefined) return { password: fromFile, origin: file };
+  throw new BackupError('ERR_PG_CONNECT', `PostgreSQL at ${target.host}:${target.port} ` +
+    `requested a password for user "${target.user}", but none is set; add the line ` +
+    `${target.host}:${target.port}:${target.database}:${target.user}:PASSWORD to ${file} ` +
+    '(mode 0600), or set PGPASSWORD');
+}
+
+/** Returns the next step for a failed connection, by its SQLSTATE when it has one. */
+function connectHint(err: unknown, passwordOrigin: string | undefined): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  // 28P01 is invalid_password in PostgreSQL 15's errcodes.txt.
+  if (code === '28P01' && passwordOrigin !== undefined) {
+    return `check the password in ${passwordOrigin}`;
+  }
+  return 'check that the server is running and the url is right';
 }
 
 /** Quotes an SQL identifier. */
