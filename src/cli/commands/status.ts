@@ -3,6 +3,7 @@
  * size, the last snapshot, and the sync state: whether every repository file
  * is in the OneDrive cloud with the right size.
  */
+import type { StatsFs } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { FILE_TYPES } from '../../backend/index.ts';
@@ -19,12 +20,21 @@ import type { CommandContext } from '../context.ts';
 import { EXIT_OK, EXIT_WARNINGS } from '../exit-codes.ts';
 import { formatBytes, plural, printResult } from '../output.ts';
 
-/** Space figures in bytes; `percent` is used over total. */
+/**
+ * Space figures in bytes. `percent` is used over total for OneDrive, and
+ * used over used plus free for a file system, as df computes it.
+ */
 export interface SpaceStatus {
   total: number | null;
   used: number | null;
+  /** Bytes this user may still write. */
   free: number | null;
   percent: number | null;
+  /**
+   * Bytes free on the file system but not available to this user, such as
+   * blocks reserved for root (file system only).
+   */
+  reserved?: number | null;
   /** Bytes in the OneDrive recycle bin (Graph only). */
   deleted?: number | null;
   /** Graph's quota state: normal, nearing, critical or exceeded. */
@@ -112,9 +122,7 @@ async function folderFigures(
   backend: Backend,
   location: string,
 ): Promise<Pick<StatusReport, 'space' | 'repository'>> {
-  const fs = await statfs(location);
-  const total = fs.blocks * fs.bsize;
-  const used = total - fs.bfree * fs.bsize;
+  const space = filesystemSpace(await statfs(location));
   let files = 0;
   let bytes = 0;
   for (const type of FILE_TYPES) {
@@ -123,15 +131,31 @@ async function folderFigures(
       bytes += file.size;
     }
   }
+  return { space, repository: { files, bytes } };
+}
+
+/** Block counts of a file system, as statfs returns them. */
+export type FilesystemBlocks = Pick<StatsFs, 'blocks' | 'bfree' | 'bavail' | 'bsize'>;
+
+/**
+ * Returns a file system's space as df reports it. Used is every block that
+ * is not free, free is what this user may still write (the available
+ * blocks), and the free blocks beyond those are reserved. So used, free and
+ * reserved add up to the total.
+ */
+export function filesystemSpace(fs: FilesystemBlocks): SpaceStatus {
+  const total = fs.blocks * fs.bsize;
+  const used = (fs.blocks - fs.bfree) * fs.bsize;
+  const free = fs.bavail * fs.bsize;
+  const reserved = Math.max(fs.bfree - fs.bavail, 0) * fs.bsize;
+  const usable = used + free;
   return {
-    space: {
-      total,
-      used,
-      free: fs.bavail * fs.bsize,
-      percent: round(used / total),
-      of: 'filesystem',
-    },
-    repository: { files, bytes },
+    total,
+    used,
+    free,
+    percent: usable === 0 ? null : round(used / usable),
+    reserved,
+    of: 'filesystem',
   };
 }
 
@@ -185,15 +209,28 @@ function toSync(comparison: RemoteComparison): SyncStatus {
   };
 }
 
-function describe(report: StatusReport): string[] {
-  const { space, sync } = report;
+/**
+ * Formats the space line of `status`. Reserved space is named, because
+ * without it total, used and free do not add up.
+ */
+export function describeSpace(space: SpaceStatus): string {
   const figure = (value: number | null | undefined) =>
     value == null ? 'unknown' : formatBytes(value);
+  let line = `space (${space.of}): total ${figure(space.total)}, used ${figure(space.used)}, ` +
+    `free ${figure(space.free)}`;
+  if (space.percent != null) line += `, ${space.percent}% used`;
+  if (space.reserved) {
+    line += `; ${figure(space.reserved)} more is free but reserved or unavailable to this user`;
+  }
+  if (space.state) line += `, state ${space.state}`;
+  return line;
+}
+
+function describe(report: StatusReport): string[] {
+  const { sync } = report;
   const lines = [
     `repository: ${report.location} (${report.mode}), ${plural(report.repository.files, 'file')}, ${formatBytes(report.repository.bytes)}`,
-    `space (${space.of}): total ${figure(space.total)}, used ${figure(space.used)}, free ${figure(space.free)}` +
-      (space.percent == null ? '' : `, ${space.percent}% used`) +
-      (space.state ? `, state ${space.state}` : ''),
+    describeSpace(report.space),
     report.last_snapshot
       ? `last snapshot: ${report.last_snapshot.id.slice(0, 8)} at ${report.last_snapshot.time} (${report.last_snapshot.tags.join(',')})`
       : 'last snapshot: none',
