@@ -145,10 +145,23 @@ export function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
-/** Prints a command's result: JSON when asked, else the given text lines. */
-export function printResult(options: OutputOptions, json: unknown, text: () => string[]): void {
+/**
+ * Prints a command's result on stdout: JSON with --json, else the text
+ * lines. With --quiet and without --json nothing goes to stdout, and only
+ * `failures`, the lines that explain a failed result, go to stderr.
+ */
+export function printResult(
+  options: OutputOptions,
+  json: unknown,
+  text: () => string[],
+  failures: () => string[] = () => [],
+): void {
   if (options.json) {
     process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+    return;
+  }
+  if (options.quiet) {
+    for (const line of failures()) process.stderr.write(`${line}\n`);
     return;
   }
   for (const line of text()) process.stdout.write(`${line}\n`);

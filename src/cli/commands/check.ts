@@ -14,13 +14,20 @@ export async function runCheck(ctx: CommandContext, readData: boolean): Promise<
   try {
     const report = await repo.check({ readData, onEvent: ctx.progress.listener });
     ctx.progress.done();
-    printResult(ctx.options, report, () => [
-      ...report.errors.map((p) => `error: ${problemLine(p)}`),
-      ...report.warnings.map((p) => `warning: ${problemLine(p)}`),
-      report.errors.length === 0
-        ? `no errors were found${readData ? ' (all data read)' : ''}`
-        : `${plural(report.errors.length, 'error')} found; the repository is damaged`,
-    ]);
+    const errorLines = report.errors.map((p) => `error: ${problemLine(p)}`);
+    const damaged = `${plural(report.errors.length, 'error')} found; the repository is damaged`;
+    printResult(
+      ctx.options,
+      report,
+      () => [
+        ...errorLines,
+        ...report.warnings.map((p) => `warning: ${problemLine(p)}`),
+        report.errors.length === 0
+          ? `no errors were found${readData ? ' (all data read)' : ''}`
+          : damaged,
+      ],
+      () => (report.errors.length === 0 ? [] : [...errorLines, damaged]),
+    );
     if (report.errors.length > 0) return EXIT_FAILURE;
     return report.warnings.length > 0 ? EXIT_WARNINGS : EXIT_OK;
   } finally {

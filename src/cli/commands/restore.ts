@@ -53,12 +53,22 @@ export async function runRestoreCommand(
       reports = await runRestore({ ...common, tasks: planTasks(manifest.sources, flags, config) });
     }
     ctx.progress.done();
-    printResult(ctx.options, { snapshot_id: entry.id, reports }, () =>
-      reports.flatMap((r) => [
-        ...r.notes.map((note) => `note: ${r.source}: ${note}`),
-        ...r.differences.map((d) => `difference: ${r.source}: ${d}`),
-        `${r.source} restored into ${r.target}: ${r.verified ? 'verified against the manifest' : 'DIFFERS from the manifest'}`,
-      ]),
+    const outcome = (r: RestoreReport) => {
+      const verdict = r.verified ? 'verified against the manifest' : 'DIFFERS from the manifest';
+      return `${r.source} restored into ${r.target}: ${verdict}`;
+    };
+    const differences = (r: RestoreReport) =>
+      r.differences.map((d) => `difference: ${r.source}: ${d}`);
+    printResult(
+      ctx.options,
+      { snapshot_id: entry.id, reports },
+      () =>
+        reports.flatMap((r) => [
+          ...r.notes.map((note) => `note: ${r.source}: ${note}`),
+          ...differences(r),
+          outcome(r),
+        ]),
+      () => reports.filter((r) => !r.verified).flatMap((r) => [...differences(r), outcome(r)]),
     );
     return reports.every((r) => r.verified) ? EXIT_OK : EXIT_FAILURE;
   } finally {

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { runCli } from '../../test/support/cli.ts';
+import { filesSourceConfig, writeConfigFile } from '../../test/support/stack-config.ts';
+import { printResult } from './output.ts';
+
+/** Captures what printResult writes to stdout and stderr. */
+function captureOutput(t: TestContext): { stdout: string[]; stderr: string[] } {
+  const written = { stdout: [] as string[], stderr: [] as string[] };
+  t.mock.method(process.stdout, 'write', (chunk: string) => written.stdout.push(chunk));
+  t.mock.method(process.stderr, 'write', (chunk: string) => written.stderr.push(chunk));
+  return written;
+}
+
+describe('printResult', () => {
+  const text = () => ['snapshot 1234abcd saved'];
+  const failures = () => ['difference: geo: 3 rows missing'];
+
+  it('prints the text lines by default', (t) => {
+    const written = captureOutput(t);
+    printResult({ json: false, quiet: false, verbose: false }, { id: 1 }, text, failures);
+    assert.deepEqual(written.stdout, ['snapshot 1234abcd saved\n']);
+    assert.deepEqual(written.stderr, []);
+  });
+
+  it('prints nothing on stdout with --quiet', (t) => {
+    const written = captureOutput(t);
+    printResult({ json: false, quiet: true, verbose: false }, { id: 1 }, text);
+    assert.deepEqual(written.stdout, []);
+    assert.deepEqual(written.stderr, []);
+  });
+
+  it('prints failures on stderr with --quiet', (t) => {
+    const written = captureOutput(t);
+    printResult({ json: false, quiet: true, verbose: false }, { id: 1 }, text, failures);
+    assert.deepEqual(written.stdout, []);
+    assert.deepEqual(written.stderr, ['difference: geo: 3 rows missing\n']);
+  });
+
+  it('prints JSON with --quiet and --json', (t) => {
+    const written = captureOutput(t);
+    printResult({ json: true, quiet: true, verbose: false }, { id: 1 }, text, failures);
+    assert.deepEqual(written.stdout, ['{\n  "id": 1\n}\n']);
+    assert.deepEqual(written.stderr, []);
+  });
+});
+
+describe('commands with --quiet', () => {
+  let base: string;
+  let env: Record<string, string>;
+
+  before(async () => {
+    base = await mkdtemp(join(tmpdir(), 'bgapp-quiet-'));
+    const data = join(base, 'data');
+    await mkdir(data);
+    await writeFile(join(data, 'app.conf'), 'port = 8080\n');
+    const config = join(base, 'bgapp-backup.yaml');
+    await writeConfigFile(config, {
+      repository: { path: join(base, 'repository') },
+      sources: [filesSourceConfig('configs', data)],
+    });
+    env = { BGAPP_BACKUP_CONFIG: config, BGAPP_BACKUP_PASSWORD: 'quiet test password' };
+  });
+
+  after(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it('print nothing when they succeed', async () => {
+    // In order, because backup needs the repository and restore a snapshot.
+    const commands = [
+      ['init'],
+      ['backup'],
+      ['snapshots'],
+      ['ls', 'latest'],
+      ['check'],
+      ['unlock'],
+      ['key', 'list'],
+      ['status'],
+      ['restore', 'latest', '--source', 'configs', '--target-dir', join(base, 'restored')],
+    ];
+    for (const args of commands) {
+      const run = await runCli(['--quiet', ...args], env);
+      assert.equal(run.code, 0, `${args.join(' ')}: ${run.stderr}`);
+      assert.equal(run.stdout, '', `${args.join(' ')} printed on stdout`);
+      assert.equal(run.stderr, '', `${args.join(' ')} printed on stderr`);
+    }
+  });
+
+  it('print JSON when --json is given too', async () => {
+    const run = await runCli(['--quiet', '--json', 'backup'], env);
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as { snapshot_id: unknown };
+    assert.match(String(result.snapshot_id), /^[0-9a-f]{64}$/);
+  });
+});
