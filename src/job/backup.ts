@@ -92,6 +92,8 @@ export async function runBackup(options: BackupJobOptions): Promise<BackupJobRes
       BGAPP_BACKUP_PHASE: 'after',
       BGAPP_BACKUP_STATUS: failure ? 'failed' : 'succeeded',
       BGAPP_BACKUP_SNAPSHOT: result?.snapshotId ?? '',
+      // A snapshot with warnings also counts as succeeded, so the count marks a partial run.
+      BGAPP_BACKUP_WARNINGS: result ? String(result.warnings.length) : '',
     };
     try {
       options.onEvent({ type: 'phase', phase: 'after command' });
