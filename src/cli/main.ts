@@ -35,7 +35,8 @@ commands:
   login                       sign in to Microsoft Graph (device code flow)
   key list|add|remove ID|passwd   manage passwords (new one from BGAPP_BACKUP_NEW_PASSWORD)
 
---quiet prints nothing on stdout unless --json is given; errors still go to stderr.
+--quiet prints nothing on stdout unless --json is given, except the listings of
+snapshots, ls, key list and status; errors still go to stderr.
 The repository password comes from BGAPP_BACKUP_PASSWORD, BGAPP_BACKUP_PASSWORD_FILE
 or the config's repository.password_file. Exit codes: 0 success, 1 failure,
 2 invalid command line or config, 3 finished with warnings (for status: files not

@@ -74,18 +74,29 @@ describe('commands with --quiet', () => {
     const commands = [
       ['init'],
       ['backup'],
-      ['snapshots'],
-      ['ls', 'latest'],
       ['check'],
       ['unlock'],
-      ['key', 'list'],
-      ['status'],
       ['restore', 'latest', '--source', 'configs', '--target-dir', join(base, 'restored')],
     ];
     for (const args of commands) {
       const run = await runCli(['--quiet', ...args], env);
       assert.equal(run.code, 0, `${args.join(' ')}: ${run.stderr}`);
       assert.equal(run.stdout, '', `${args.join(' ')} printed on stdout`);
+      assert.equal(run.stderr, '', `${args.join(' ')} printed on stderr`);
+    }
+  });
+
+  it('still print listings', async () => {
+    const listings: [string[], RegExp][] = [
+      [['snapshots'], /1 snapshot/],
+      [['ls', 'latest'], /app\.conf/],
+      [['key', 'list'], /[0-9a-f]{8}/],
+      [['status'], /repository/i],
+    ];
+    for (const [args, expected] of listings) {
+      const run = await runCli(['--quiet', ...args], env);
+      assert.equal(run.code, 0, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stdout, expected, `${args.join(' ')} printed no listing`);
       assert.equal(run.stderr, '', `${args.join(' ')} printed on stderr`);
     }
   });

@@ -166,3 +166,12 @@ export function printResult(
   }
   for (const line of text()) process.stdout.write(`${line}\n`);
 }
+
+/**
+ * Prints what a listing command was run to show (snapshots, files, keys,
+ * status): JSON with --json, else the text lines, with or without --quiet,
+ * as restic's listings do.
+ */
+export function printListing(options: OutputOptions, json: unknown, text: () => string[]): void {
+  printResult({ ...options, quiet: false }, json, text);
+}

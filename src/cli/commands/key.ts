@@ -8,7 +8,7 @@ import { BackupError, errorMessage } from '../../errors/index.ts';
 import { openRepository } from '../context.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT_OK } from '../exit-codes.ts';
-import { printResult } from '../output.ts';
+import { printListing, printResult } from '../output.ts';
 
 /** Runs one `key` subcommand. */
 export async function runKey(ctx: CommandContext, args: string[]): Promise<number> {
@@ -19,7 +19,7 @@ export async function runKey(ctx: CommandContext, args: string[]): Promise<numbe
   switch (action) {
     case 'list': {
       const keys = await repo.listKeys();
-      printResult(ctx.options, keys, () =>
+      printListing(ctx.options, keys, () =>
         keys.map(
           (k) =>
             `${k.current ? '*' : ' '} ${k.id.slice(0, 8)}  ${k.username}@${k.hostname}  ${k.created}`,

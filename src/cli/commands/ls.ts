@@ -4,7 +4,7 @@ import { BackupError } from '../../errors/index.ts';
 import { openRepository } from '../context.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT_OK } from '../exit-codes.ts';
-import { printResult } from '../output.ts';
+import { printListing } from '../output.ts';
 
 /** Prints every node below PATH (default: the whole snapshot). */
 export async function runLs(
@@ -36,7 +36,7 @@ export async function runLs(
       target: node.linkTarget,
     });
   }
-  printResult(ctx.options, { snapshot_id: entry.id, nodes }, () =>
+  printListing(ctx.options, { snapshot_id: entry.id, nodes }, () =>
     nodes.map(
       (n) =>
         `${n.type.padEnd(7)} ${n.mode.padStart(5)} ${String(n.size).padStart(12)}  ${printable(n.path)}` +

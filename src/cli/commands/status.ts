@@ -18,7 +18,7 @@ import { createGraphBackend, graphRepositoryFolder } from '../backend.ts';
 import { loadCommandConfig, openBackend } from '../context.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT_OK, EXIT_WARNINGS } from '../exit-codes.ts';
-import { formatBytes, plural, printResult } from '../output.ts';
+import { formatBytes, plural, printListing } from '../output.ts';
 
 /**
  * Space figures in bytes. `percent` is used over total for OneDrive, and
@@ -81,7 +81,7 @@ export async function runStatus(ctx: CommandContext): Promise<number> {
       ? toSync(await backend.compareWithRemote(await expected(repo)))
       : await folderSync(ctx, repo, config, location),
   };
-  printResult(ctx.options, report, () => describe(report));
+  printListing(ctx.options, report, () => describe(report));
   return outOfSync(report.sync) === 0 ? EXIT_OK : EXIT_WARNINGS;
 }
 
