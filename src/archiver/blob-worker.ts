@@ -18,7 +18,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { masterKeyFromBytes, openBlob, releaseBuffer, sealBlob } from '../crypto/index.ts';
+import { masterKeyFromBytes, openBlob, ownedArrayBuffer, releaseBuffer, sealBlob } from '../crypto/index.ts';
 import { utimesSeconds } from '../snapshot/times.ts';
 import { BATCH_REPLY_BYTES } from './worker-protocol.ts';
 import type {
@@ -166,15 +166,6 @@ function streamHash(stream: number): Hash {
     streams.set(stream, hash);
   }
   return hash;
-}
-
-/** Returns an ArrayBuffer holding exactly `bytes`, copying only when `bytes` shares its buffer. */
-function ownedArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-  if (whole && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  return copy.buffer;
 }
 
 // The flags of the files source's own open: no following a link swapped in

@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { ownedArrayBuffer } from '../crypto/index.ts';
 import type { LocalFileStats } from '../snapshot/index.ts';
 import type {
   BatchRequest,
@@ -143,7 +144,7 @@ export class BlobWorkerPool {
    * hash on whichever worker is free, so one large file still uses two cores.
    */
   async hash(chunk: Buffer, stream?: number): Promise<HashedChunk> {
-    let data = transferable(chunk);
+    let data = ownedArrayBuffer(chunk);
     if (stream !== undefined) {
       const request: WorkerRequest = { op: 'update', taskId: this.nextTaskId++, data, stream };
       const reply = await this.run(request, [data], this.streamWorker(stream));
@@ -170,7 +171,7 @@ export class BlobWorkerPool {
     chunk: Uint8Array,
     path: string,
   ): Promise<NodeJS.ErrnoException | undefined> {
-    const data = transferable(chunk);
+    const data = ownedArrayBuffer(chunk);
     const taskId = this.nextTaskId++;
     const request: WorkerRequest = { op: 'append', taskId, stream, fd, position, data };
     const reply = await this.run(request, [data], this.streamWorker(stream));
@@ -188,7 +189,7 @@ export class BlobWorkerPool {
 
   /** Compresses and seals `chunk`; the chunk's memory moves to the worker and is freed there. */
   async seal(chunk: Buffer): Promise<SealedChunk> {
-    const data = transferable(chunk);
+    const data = ownedArrayBuffer(chunk);
     const reply = await this.run({ op: 'seal', taskId: this.nextTaskId++, data }, [data]);
     if (reply.op !== 'seal') throw new Error(`blob worker sent ${reply.op} for a seal task`);
     return { sealed: Buffer.from(reply.sealed), uncompressedLength: reply.uncompressedLength };
@@ -200,7 +201,7 @@ export class BlobWorkerPool {
    * blob turns out to be known; the chunk's memory moves to the worker.
    */
   async hashAndSeal(chunk: Buffer): Promise<HashedSealedChunk> {
-    const data = transferable(chunk);
+    const data = ownedArrayBuffer(chunk);
     const reply = await this.run({ op: 'hashSeal', taskId: this.nextTaskId++, data }, [data]);
     if (reply.op !== 'hashSeal')
       throw new Error(`blob worker sent ${reply.op} for a hashSeal task`);
@@ -222,7 +223,7 @@ export class BlobWorkerPool {
     id: string,
     checkId = true,
   ): Promise<Buffer> {
-    const data = transferable(sealed);
+    const data = ownedArrayBuffer(sealed);
     const taskId = this.nextTaskId++;
     const request: WorkerRequest = { op: 'open', taskId, sealed: data, uncompressedLength, id };
     if (!checkId) request.unchecked = true;
@@ -243,7 +244,7 @@ export class BlobWorkerPool {
     id: string,
     file: FileTarget,
   ): Promise<NodeJS.ErrnoException | undefined> {
-    const data = transferable(sealed);
+    const data = ownedArrayBuffer(sealed);
     const taskId = this.nextTaskId++;
     const request: WorkerRequest = {
       op: 'openWrite',
@@ -287,7 +288,7 @@ export class BlobWorkerPool {
    */
   async hashPack(pack: Uint8Array): Promise<HashedPack> {
     const { length } = pack;
-    const data = pack.byteOffset === 0 && pack.buffer instanceof ArrayBuffer ? pack.buffer : transferable(pack);
+    const data = pack.byteOffset === 0 && pack.buffer instanceof ArrayBuffer ? pack.buffer : ownedArrayBuffer(pack);
     const request: WorkerRequest = { op: 'pack', taskId: this.nextTaskId++, data, length };
     const reply = await this.run(request, [data]);
     if (reply.op !== 'pack') throw new Error(`blob worker sent ${reply.op} for a pack task`);
@@ -448,15 +449,4 @@ function systemError(failure: SystemFailure, path: string): NodeJS.ErrnoExceptio
 
 function batchOf(tasks: Task[]): WorkerRequest {
   return { op: 'batch', taskId: 0, requests: tasks.map((task) => task.request) };
-}
-
-/** Returns an ArrayBuffer with exactly the bytes of `chunk`, copying only when it shares one. */
-function transferable(chunk: Uint8Array): ArrayBuffer {
-  const { buffer, byteOffset, byteLength } = chunk;
-  if (buffer instanceof ArrayBuffer && byteOffset === 0 && byteLength === buffer.byteLength) {
-    return buffer;
-  }
-  const copy = new Uint8Array(byteLength);
-  copy.set(chunk);
-  return copy.buffer;
 }

@@ -9,7 +9,7 @@ export {
   type MasterKey,
   type MasterKeyJson,
 } from './master-key.ts';
-export { SEAL_OVERHEAD, open, releaseBuffer, seal, verifyMac } from './seal.ts';
+export { SEAL_OVERHEAD, open, ownedArrayBuffer, releaseBuffer, seal, verifyMac } from './seal.ts';
 export {
   compress,
   decompress,

@@ -92,6 +92,21 @@ export function releaseBuffer(bytes: Uint8Array): void {
 }
 
 /**
+ * Returns an ArrayBuffer with exactly the bytes of `bytes`, to transfer to or
+ * from a worker thread: the view's own buffer when the view covers all of it,
+ * else a copy, because transferring a shared buffer would detach other views.
+ */
+export function ownedArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  const { buffer, byteOffset, byteLength } = bytes;
+  if (buffer instanceof ArrayBuffer && byteOffset === 0 && byteLength === buffer.byteLength) {
+    return buffer;
+  }
+  const copy = new Uint8Array(byteLength);
+  copy.set(bytes);
+  return copy.buffer;
+}
+
+/**
  * Checks the MAC of IV || ciphertext || MAC and decrypts it.
  * Throws ERR_REPO_CORRUPT when the data is too short or the MAC does not match.
  */

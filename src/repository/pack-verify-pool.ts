@@ -7,6 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { ownedArrayBuffer } from '../crypto/index.ts';
 import type { BlobType } from './types.ts';
 
 /** Data each verifier worker starts with. */
@@ -116,7 +117,7 @@ export class PackVerifyPool {
     data: Buffer,
     blobs: SegmentBlob[],
   ): Promise<string | undefined> {
-    const buffer = transferable(data);
+    const buffer = ownedArrayBuffer(data);
     const taskId = this.nextTaskId++;
     const request: VerifyRequest = {
       op: 'segment',
@@ -183,15 +184,4 @@ export class PackVerifyPool {
       entry.pending.clear();
     }
   }
-}
-
-/** Returns an ArrayBuffer with exactly the bytes of `data`, copying only when it shares one. */
-function transferable(data: Uint8Array): ArrayBuffer {
-  const { buffer, byteOffset, byteLength } = data;
-  if (buffer instanceof ArrayBuffer && byteOffset === 0 && byteLength === buffer.byteLength) {
-    return buffer;
-  }
-  const copy = new Uint8Array(byteLength);
-  copy.set(data);
-  return copy.buffer;
 }
