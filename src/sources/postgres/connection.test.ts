@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -72,6 +72,30 @@ describe('connectPostgres with a password', () => {
     } finally {
       process.off('warning', onWarning);
     }
+  });
+
+  it('rejects a password file open to others', async () => {
+    const file = join(folder, 'pgpass-open');
+    await writeFile(file, `${cluster.host}:${cluster.port}:*:${ROLE}:${ROLE_PASSWORD}\n`);
+    await chmod(file, 0o644);
+    process.env.PGPASSFILE = file;
+    const written: string[] = [];
+    const original = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array): boolean => {
+      written.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      await assert.rejects(connectPostgres(url), (err) => {
+        assert.ok(isBackupError(err, 'ERR_PG_CONNECT'), String(err));
+        assert.match(err.message, /is open to group or others \(mode 0644\)/);
+        assert.ok(err.message.endsWith(`run chmod 600 ${file}`), err.message);
+        return true;
+      });
+    } finally {
+      process.stderr.write = original;
+    }
+    assert.deepEqual(written, []);
   });
 
   it('reads PGPASSWORD', async () => {

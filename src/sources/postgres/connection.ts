@@ -2,6 +2,9 @@
  * Connection settings of a PostgreSQL database: parsing the URL, hiding its
  * password, and opening a `pg` client with errors that name the server.
  */
+import { stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { parseIntoClientConfig } from 'pg-connection-string';
 import pgpass from 'pgpass';
@@ -97,6 +100,20 @@ export async function connectPostgres(url: string): Promise<pg.Client> {
   return client;
 }
 
+/**
+ * Cancels the statement that the server process `pid` runs, as
+ * pg_cancel_backend does, over a connection of its own. A role may cancel
+ * its own sessions without further rights.
+ */
+export async function cancelBackend(url: string, pid: number): Promise<void> {
+  const client = await connectPostgres(url);
+  try {
+    await client.query('SELECT pg_cancel_backend($1)', [pid]);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 /** A password and where it was found, such as PGPASSWORD. */
 interface FoundPassword {
   password: string;
@@ -111,6 +128,7 @@ async function findPassword(target: PgTarget): Promise<FoundPassword> {
   if (target.password !== undefined) return { password: target.password, origin: 'the url' };
   const fromEnv = process.env.PGPASSWORD;
   if (fromEnv) return { password: fromEnv, origin: 'PGPASSWORD' };
+  await checkPasswordFile(target, process.env.PGPASSFILE || join(homedir(), '.pgpass'));
   const fromFile = await new Promise<string | undefined>((resolve) => pgpass(target, resolve));
   const file = process.env.PGPASSFILE || '~/.pgpass';
   if (fromFile !== undefined) return { password: fromFile, origin: file };
@@ -118,6 +136,30 @@ async function findPassword(target: PgTarget): Promise<FoundPassword> {
     `requested a password for user "${target.user}", but none is set; add the line ` +
     `${target.host}:${target.port}:${target.database}:${target.user}:PASSWORD to ${file} ` +
     '(mode 0600), or set PGPASSWORD');
+}
+
+/**
+ * Fails with ERR_PG_CONNECT when the password file exists but libpq, and so
+ * pg_dump, would ignore it: a file that is not a plain file, or one that
+ * group or others may access. The pgpass package ignores it too, with a
+ * warning of its own on stderr, and the error message would then claim
+ * that no password is set.
+ */
+async function checkPasswordFile(target: PgTarget, path: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const stats = await stat(path).catch(() => undefined);
+  if (stats === undefined) return;
+  const start = `PostgreSQL at ${target.host}:${target.port} requested a password for user ` +
+    `"${target.user}", but the password file ${path}`;
+  if (!stats.isFile()) {
+    throw new BackupError('ERR_PG_CONNECT', `${start} is not a plain file, so it is ignored, ` +
+      'as pg_dump ignores it; point PGPASSFILE at a plain file');
+  }
+  const mode = stats.mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    throw new BackupError('ERR_PG_CONNECT', `${start} is open to group or others ` +
+      `(mode 0${mode.toString(8)}), so it is ignored, as pg_dump ignores it; run chmod 600 ${path}`);
+  }
 }
 
 /** Returns the next step for a failed connection, by its SQLSTATE when it has one. */

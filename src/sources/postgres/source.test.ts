@@ -200,6 +200,38 @@ describe('createPostgresSource', () => {
     }
   });
 
+  it('cancels row counts waiting on a lock when aborted', async () => {
+    const locker = new pg.Client({ connectionString: cluster.url('geo') });
+    await locker.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE app.parcels IN ACCESS EXCLUSIVE MODE');
+      const controller = new AbortController();
+      const ctx = { ...contextFor(new MemorySnapshot()), signal: controller.signal };
+      const backup = createPostgresSource({ ...config, globals: false }).backup(ctx);
+      backup.catch(() => {});
+      const waiting = `SELECT count(*) FROM pg_stat_activity WHERE datname = 'geo' AND wait_event_type = 'Lock'`;
+      for (let i = 0; i < 200 && Number(await cluster.psql(waiting)) < 2; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      // pg_dump and the row counts both wait for the table.
+      assert.equal(Number(await cluster.psql(waiting)), 2);
+
+      controller.abort(new BackupError('ERR_ABORTED', 'the run was interrupted by SIGINT'));
+      const outcome = await Promise.race([
+        backup.then(() => 'resolved', () => 'rejected'),
+        new Promise((resolve) => setTimeout(resolve, 5000, 'still running after 5 s')),
+      ]);
+      assert.equal(outcome, 'rejected');
+      for (let i = 0; i < 100 && Number(await cluster.psql(waiting)) > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.equal(Number(await cluster.psql(waiting)), 0);
+    } finally {
+      await locker.end();
+    }
+  });
+
   it('fails with ERR_PG_CONNECT when the server is unreachable', async () => {
     const port = cluster.port === 1 ? 2 : 1;
     const url = `postgres://postgres:pw-not-for-logs@127.0.0.1:${port}/geo`;

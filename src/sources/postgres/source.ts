@@ -12,7 +12,7 @@ import type {
   Source,
   SourceBackupContext,
 } from '../types.ts';
-import { connectPostgres, parsePostgresUrl, type PgTarget } from './connection.ts';
+import { cancelBackend, connectPostgres, parsePostgresUrl, type PgTarget } from './connection.ts';
 import { streamCommandToFile } from './dump.ts';
 import {
   beginExportedSnapshot,
@@ -85,9 +85,14 @@ async function backupPostgres(
     logger.info({ server: server.text, pgDump: pgDumpVersion.text }, 'postgres versions checked');
 
     const exportedSnapshot = await beginExportedSnapshot(client);
+    const backendPid = await readBackendPid(client);
     const meta: NodeMeta = { mode: 0o600, mtime: readAt };
     const { inventory, dump, globals } = await readConcurrently(ctx, (signal) => ({
-      inventory: readInventory(client),
+      inventory: cancelOnAbort(readInventory(client), signal, () =>
+        cancelBackend(config.url, backendPid).catch((err: unknown) => {
+          logger.warn({ err, backendPid }, 'failed to cancel the row counts');
+        }),
+      ),
       dump: dumpDatabase(target, tools, exportedSnapshot, meta, ctx, signal),
       globals: config.globals ? dumpGlobals(target, tools, meta, ctx, signal) : null,
     }));
@@ -271,6 +276,29 @@ async function runToFile(
 function stoppedError(program: string, signal: AbortSignal, cause: unknown): BackupError {
   const reason = errorMessage(signal.reason);
   return new BackupError('ERR_ABORTED', `${program} was stopped because ${reason}`, { cause });
+}
+
+async function readBackendPid(client: pg.Client): Promise<number> {
+  const result = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  return result.rows[0]!.pid;
+}
+
+/**
+ * Returns `work`, calling `cancel` when `signal` aborts first. The row counts
+ * need it: a count that waits on a table lock (a migration's, for example)
+ * notices no abort, and kept an interrupted run alive until it was killed.
+ */
+async function cancelOnAbort<T>(work: Promise<T>, signal: AbortSignal, cancel: () => Promise<void>): Promise<T> {
+  const onAbort = (): void => {
+    void cancel();
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await work;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
 
 async function endQuietly(client: pg.Client): Promise<void> {
