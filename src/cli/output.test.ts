@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { runCli } from '../../test/support/cli.ts';
 import { filesSourceConfig, writeConfigFile } from '../../test/support/stack-config.ts';
-import { printResult } from './output.ts';
+import { formatSnapshotTime, printResult } from './output.ts';
 
 /** Captures what printResult writes to stdout and stderr. */
 function captureOutput(t: TestContext): { stdout: string[]; stderr: string[] } {
@@ -14,6 +14,13 @@ function captureOutput(t: TestContext): { stdout: string[]; stderr: string[] } {
   t.mock.method(process.stderr, 'write', (chunk: string) => written.stderr.push(chunk));
   return written;
 }
+
+describe('formatSnapshotTime', () => {
+  it('keeps date and time to the second', () => {
+    assert.equal(formatSnapshotTime('2026-12-05T02:35:24.267Z'), '2026-12-05 02:35:24');
+    assert.equal(formatSnapshotTime('2026-12-05T03:35:24.267891+01:00'), '2026-12-05 03:35:24');
+  });
+});
 
 describe('printResult', () => {
   const text = () => ['snapshot 1234abcd saved'];

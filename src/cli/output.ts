@@ -140,6 +140,14 @@ function formatDuration(seconds: number): string {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
+/**
+ * Formats a snapshot's time as its date and time to the second, as written
+ * (restic's snapshots show the same), such as `2026-12-05 02:35:17`.
+ */
+export function formatSnapshotTime(time: string): string {
+  return time.slice(0, 19).replace('T', ' ');
+}
+
 /** Formats a count with its noun, e.g. `1 snapshot`, `3 snapshots`. */
 export function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? '' : 's'}`;
