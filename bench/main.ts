@@ -13,9 +13,9 @@ import { parseArgs } from 'node:util';
 import { startPostgres } from '../test/support/postgres.ts';
 import { startS3Server } from '../test/support/s3.ts';
 import type { IndexMemory } from './index-memory.ts';
-import { summarizeProfiles, type ProfileEntry } from './profile.ts';
+import { summarizeProfiles, type PhaseProfile } from './profile.ts';
 import { renderReport } from './report.ts';
-import { profileFirstBackup, runSubject, type SubjectResult } from './runner.ts';
+import { PROFILED_PHASES, phaseFolder, profileOurs, runSubject, type SubjectResult } from './runner.ts';
 import { createSubjects, SCALES, type Subject } from './subjects.ts';
 import { PROJECT_ROOT } from './tools.ts';
 
@@ -106,7 +106,7 @@ export async function runHarness(opts: HarnessOptions): Promise<string> {
     const subjects = await createSubjects(ctx, opts.datasets, opts.log);
     const runner = { workDir, passwordFile, rounds: opts.rounds, timeoutMillis: opts.timeoutMillis, onStep: opts.log };
     const results: SubjectResult[] = [];
-    const profiles = new Map<string, ProfileEntry[][]>();
+    const profiles = new Map<string, PhaseProfile[]>();
     const failures: { title: string; message: string }[] = [];
     const machine = await describeMachine();
     const write = async (index?: IndexMemory) => {
@@ -134,10 +134,15 @@ export async function runHarness(opts: HarnessOptions): Promise<string> {
         continue;
       }
       if (opts.profile) {
-        opts.log(`${subject.name}: profiling bgapp-backup's first backup`);
+        opts.log(`${subject.name}: profiling bgapp-backup's first backup, restore and check`);
         const profileDir = join(workDir, 'profiles', subject.name);
-        await profileFirstBackup(subject, runner, profileDir);
-        profiles.set(subject.name, await summarizeProfiles(profileDir, 6));
+        await profileOurs(subject, runner, profileDir);
+        const phases: PhaseProfile[] = [];
+        for (const phase of PROFILED_PHASES) {
+          const top = phase === 'first backup' ? 6 : 4;
+          phases.push({ phase, threads: await summarizeProfiles(join(profileDir, phaseFolder(phase)), top) });
+        }
+        profiles.set(subject.name, phases);
       }
       // The report is rewritten after each dataset, so a run stopped early keeps what it measured.
       await write();

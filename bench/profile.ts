@@ -5,6 +5,12 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
+/** The summarized profiles of one phase, one list per thread. */
+export interface PhaseProfile {
+  phase: string;
+  threads: ProfileEntry[][];
+}
+
 /** Self time of one function in one thread's profile. */
 export interface ProfileEntry {
   thread: string;
@@ -35,7 +41,8 @@ export async function summarizeProfiles(dir: string, top: number): Promise<Profi
       self.set(label, (self.get(label) ?? 0) + micros);
       total += micros;
     });
-    const thread = `thread ${index + 1} (${Math.round(total / 1000)} ms sampled)`;
+    const busy = total > 0 ? 1 - (self.get('(idle)') ?? 0) / total : 0;
+    const thread = `thread ${index + 1} (${Math.round(total / 1000)} ms sampled, ${Math.round(busy * 100)}% busy)`;
     threads.push(
       [...self]
         // Idle time is the thread waiting for work, not a cost to cut.

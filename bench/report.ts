@@ -3,7 +3,7 @@
  * that each target of the performance issue is stated in, and whether it is met.
  */
 import { median, type Measurement } from './measure.ts';
-import type { ProfileEntry } from './profile.ts';
+import type { PhaseProfile } from './profile.ts';
 import { PHASES, type Phase, type SubjectResult, type ToolSample } from './runner.ts';
 import type { IndexMemory } from './index-memory.ts';
 
@@ -106,14 +106,15 @@ function table(rows: Row[]): string[] {
 
 /** Renders the whole report as Markdown. */
 export function renderReport(header: ReportHeader, results: SubjectResult[], index: IndexMemory | undefined,
-  profiles: Map<string, ProfileEntry[][]>, failures: { title: string; message: string }[] = []): string {
+  profiles: Map<string, PhaseProfile[]>, failures: { title: string; message: string }[] = []): string {
   const lines = ['# Benchmarks', '', `Measured ${header.startedAt} with:`, '', '```sh', header.command, '```', '',
     `Scale \`${header.scale}\`, ${header.rounds} ${header.rounds === 1 ? 'round' : 'rounds'} per dataset, ${fixed(header.minutes, 1)} minutes in all.`, '',
     '## Machine', '', ...header.machine.map((m) => `- ${m}`), ''];
   for (const result of results) {
     lines.push(`## ${result.subject.title}`, '', `${result.subject.describe}.`, '', ...table([...datasetRows(result), ...floorRows(result)]), '');
-    const threads = profiles.get(result.subject.name);
-    if (threads && threads.length > 0) lines.push(...profileLines(threads), '');
+    for (const profile of profiles.get(result.subject.name) ?? []) {
+      if (profile.threads.length > 0) lines.push(...profileLines(profile), '');
+    }
   }
   for (const failure of failures) {
     lines.push(`## ${failure.title}: failed`, '', 'The run stopped on this error, so this dataset has no results:', '',
@@ -133,8 +134,8 @@ function failureSummary(message: string): string[] {
   return lines.slice(0, 8);
 }
 
-function profileLines(threads: ProfileEntry[][]): string[] {
-  const lines = ['Self time of bgapp-backup\'s first backup under `node --cpu-prof`, top functions per thread:', '',
+function profileLines({ phase, threads }: PhaseProfile): string[] {
+  const lines = [`Self time of bgapp-backup's ${phase} under \`node --cpu-prof\`, top functions per thread (busy is the share of samples not idle):`, '',
     '| thread | function | self ms | share |', '| --- | --- | ---: | ---: |'];
   for (const entries of threads) {
     for (const e of entries) lines.push(`| ${e.thread} | \`${e.fn}\` | ${fixed(e.selfMillis, 0)} | ${fixed(e.share * 100, 1)}% |`);

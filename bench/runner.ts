@@ -87,15 +87,35 @@ export async function runTool(subject: Subject, tool: Tool, round: number, opts:
   }
 }
 
-/** Runs bgapp-backup's first backup of a dataset under `node --cpu-prof`, writing profiles into `profileDir`. */
-export async function profileFirstBackup(subject: Subject, opts: RunnerOptions, profileDir: string): Promise<void> {
+/** Phases that `profileOurs` profiles, each into a folder of `profileDir` named by `phaseFolder`. */
+export const PROFILED_PHASES = ['first backup', 'restore', 'check --read-data'] as const;
+
+/** Returns the folder name of a profiled phase: its words joined by dashes, without spaces for NODE_OPTIONS. */
+export function phaseFolder(phase: string): string {
+  return phase.replace(/[^a-z]+/g, '-').replace(/^-|-$/g, '');
+}
+
+/**
+ * Runs bgapp-backup's first backup of a dataset, a restore and
+ * `check --read-data` under `node --cpu-prof`, writing each phase's profiles
+ * into a folder of `profileDir` (see `phaseFolder`).
+ */
+export async function profileOurs(subject: Subject, opts: RunnerOptions, profileDir: string): Promise<void> {
   const base = join(opts.workDir, subject.name);
   const run = await newToolRun('ours', 99, base, opts.passwordFile, (r) => subject.oursSource(r));
+  const profiled = (phase: (typeof PROFILED_PHASES)[number], script: string) =>
+    measure(script, {
+      env: { ...run.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(profileDir, phaseFolder(phase))}` },
+      timeoutMillis: opts.timeoutMillis,
+    });
   try {
     await subject.prepare(run);
     await measure(initCommand(run), { env: run.env, timeoutMillis: opts.timeoutMillis });
-    const env = { ...run.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` };
-    await measure(ours('backup'), { env, timeoutMillis: opts.timeoutMillis });
+    await profiled('first backup', ours('backup'));
+    const target = join(run.dir, 'restored');
+    await profiled('restore', subject.restore(run, target));
+    await rm(target, { recursive: true, force: true });
+    await profiled('check --read-data', checkCommand(run));
   } finally {
     await subject.cleanup(run);
     await rm(run.dir, { recursive: true, force: true });
