@@ -70,11 +70,15 @@ export function describeTarget(target: PgTarget): string {
  * look for it. When the server requests a password and none is set, the
  * ERR_PG_CONNECT message names where to put one.
  */
-export async function connectPostgres(url: string): Promise<pg.Client> {
+export async function connectPostgres(
+  url: string,
+  options: { applicationName?: string } = {},
+): Promise<pg.Client> {
   const target = parsePostgresUrl(url);
   let passwordOrigin: string | undefined;
   const client = new pg.Client({
     ...parseIntoClientConfig(url),
+    ...(options.applicationName === undefined ? {} : { application_name: options.applicationName }),
     // node-postgres calls this only when the server requests a password. Its
     // own fallback to ~/.pgpass prints a deprecation warning in pg 8.23, which
     // names a password function as the replacement.

@@ -200,22 +200,36 @@ describe('createPostgresSource', () => {
     }
   });
 
-  it('cancels row counts waiting on a lock when aborted', async () => {
+  it('warns of a lock wait and cancels it when aborted', async () => {
     const locker = new pg.Client({ connectionString: cluster.url('geo') });
     await locker.connect();
     try {
       await locker.query('BEGIN');
       await locker.query('LOCK TABLE app.parcels IN ACCESS EXCLUSIVE MODE');
+      const lockerPid = Number(await locker.query('SELECT pg_backend_pid() AS pid').then((r) => r.rows[0].pid));
+      const warnings: string[] = [];
+      const logger = { ...silentLogger, warn: (_obj: object, msg?: string) => void warnings.push(msg ?? '') };
+      logger.child = () => logger;
       const controller = new AbortController();
-      const ctx = { ...contextFor(new MemorySnapshot()), signal: controller.signal };
-      const backup = createPostgresSource({ ...config, globals: false }).backup(ctx);
+      const ctx = { ...contextFor(new MemorySnapshot()), signal: controller.signal, logger };
+      const source = createPostgresSource({ ...config, globals: false }, { lockWatchMillis: 100 });
+      const backup = source.backup(ctx);
       backup.catch(() => {});
-      const waiting = `SELECT count(*) FROM pg_stat_activity WHERE datname = 'geo' AND wait_event_type = 'Lock'`;
+      // Both sessions carry the backup's application_name, pg_dump's through PGAPPNAME.
+      const waiting = `SELECT count(*) FROM pg_stat_activity WHERE datname = 'geo' AND ` +
+        `wait_event_type = 'Lock' AND application_name LIKE 'bgapp-backup %'`;
       for (let i = 0; i < 200 && Number(await cluster.psql(waiting)) < 2; i++) {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       // pg_dump and the row counts both wait for the table.
       assert.equal(Number(await cluster.psql(waiting)), 2);
+      for (let i = 0; i < 100 && warnings.length === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.deepEqual(warnings, [
+        `the database backup waits for a lock on app.parcels, held by server process ${lockerPid}; ` +
+          'it goes on once the lock is released',
+      ]);
 
       controller.abort(new BackupError('ERR_ABORTED', 'the run was interrupted by SIGINT'));
       const outcome = await Promise.race([
@@ -298,10 +312,11 @@ describe('createPostgresSource', () => {
     assert.equal(calls[0], 'exec bgapp-postgis pg_dump --version');
     // pg_dump and pg_dumpall run at the same time, so either may start first.
     const dumps = calls.slice(1).sort();
-    assert.match(dumps[0] ?? '', /^exec -i bgapp-postgis pg_dump --format=custom /);
-    assert.match(dumps[1] ?? '', /^exec -i bgapp-postgis pg_dumpall --globals-only /);
-    assert.deepEqual(manifest.dump.command.slice(0, 5), [
-      'docker', 'exec', '-i', 'bgapp-postgis', 'pg_dump',
+    assert.match(dumps[0] ?? '', /^exec -i -e PGAPPNAME bgapp-postgis pg_dump --format=custom /);
+    assert.match(dumps[1] ?? '', /^exec -i -e PGAPPNAME bgapp-postgis pg_dumpall --globals-only /);
+    // `-e PGAPPNAME` passes the session name into the container.
+    assert.deepEqual(manifest.dump.command.slice(0, 7), [
+      'docker', 'exec', '-i', '-e', 'PGAPPNAME', 'bgapp-postgis', 'pg_dump',
     ]);
     assert.ok(manifest.dump.command.includes('--username=postgres'));
     assert.ok(manifest.dump.command.includes('--dbname=geo'));

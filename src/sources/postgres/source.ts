@@ -3,6 +3,7 @@
  * rows in it, streams a custom-format pg_dump taken in that same snapshot,
  * and streams the cluster's roles from pg_dumpall --globals-only.
  */
+import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { BackupError, errorMessage, isBackupError } from '../../errors/index.ts';
 import type { NodeMeta } from '../../snapshot/index.ts';
@@ -14,6 +15,7 @@ import type {
 } from '../types.ts';
 import { cancelBackend, connectPostgres, parsePostgresUrl, type PgTarget } from './connection.ts';
 import { streamCommandToFile } from './dump.ts';
+import { watchLockWaits } from './lock-watch.ts';
 import {
   beginExportedSnapshot,
   readInventory,
@@ -44,6 +46,8 @@ export const GLOBALS_FILE = 'globals.sql';
 export interface PostgresSourceDeps {
   /** Environment of pg_dump, pg_dumpall and docker; process.env when unset. */
   env?: NodeJS.ProcessEnv;
+  /** How often to look for lock waits; LOCK_WATCH_MILLIS when unset. */
+  lockWatchMillis?: number;
 }
 
 /** Creates the `postgres` source for one database. */
@@ -67,7 +71,11 @@ async function backupPostgres(
 ): Promise<PostgresManifest> {
   const readAt = new Date();
   const target = parsePostgresUrl(config.url, deps.env);
+  // Names this backup's sessions on the server, for the lock watch and for a
+  // database administrator reading pg_stat_activity.
+  const applicationName = `bgapp-backup ${randomBytes(3).toString('hex')}`;
   const tools: PgToolOptions = {
+    applicationName,
     ...(config.bin_dir === undefined ? {} : { binDir: config.bin_dir }),
     ...(config.container === undefined ? {} : { container: config.container }),
     ...(deps.env === undefined ? {} : { env: deps.env }),
@@ -78,7 +86,13 @@ async function backupPostgres(
   const versionOutput = runPgDumpVersion(tools, ctx.signal);
   // A failed connection throws before this promise is awaited, so its rejection is handled here.
   versionOutput.catch(() => {});
-  const client = await connectPostgres(config.url);
+  const client = await connectPostgres(config.url, { applicationName });
+  const stopWatch = watchLockWaits({
+    url: config.url,
+    applicationName,
+    logger,
+    ...(deps.lockWatchMillis === undefined ? {} : { everyMillis: deps.lockWatchMillis }),
+  });
   try {
     const server = await readServerVersion(client);
     const pgDumpVersion = checkPgDumpVersion(await versionOutput, server, config.name);
@@ -116,6 +130,7 @@ async function backupPostgres(
       globals,
     };
   } finally {
+    await stopWatch();
     await endQuietly(client);
   }
 }

@@ -20,6 +20,8 @@ export interface PgToolOptions {
   container?: string;
   /** Environment of the child processes; process.env when unset. */
   env?: NodeJS.ProcessEnv;
+  /** The programs' application_name (PGAPPNAME), as the server lists their sessions. */
+  applicationName?: string;
 }
 
 /** A command ready to spawn; `args` carry no secret. */
@@ -62,6 +64,7 @@ export function pgConnectedCommand(
 ): PgCommand {
   const env = { ...(tools.env ?? process.env) };
   if (target.password !== undefined) env.PGPASSWORD = target.password;
+  if (tools.applicationName !== undefined) env.PGAPPNAME = tools.applicationName;
   const databaseOption = program === 'pg_dumpall' ? '--database' : '--dbname';
   if (tools.container === undefined) {
     const connection = [`--dbname=${target.url}`, '--no-password'];
@@ -69,8 +72,8 @@ export function pgConnectedCommand(
     const file = tools.binDir === undefined ? program : join(tools.binDir, program);
     return { file, args: [...args, ...connection], env };
   }
-  // `-e PGPASSWORD` without a value copies the variable from docker's own environment.
-  const passEnv = env.PGPASSWORD === undefined ? [] : ['-e', 'PGPASSWORD'];
+  // `-e NAME` without a value copies the variable from docker's own environment.
+  const passEnv = ['PGPASSWORD', 'PGAPPNAME'].flatMap((name) => (env[name] === undefined ? [] : ['-e', name]));
   const connection = [`--username=${target.user}`, `${databaseOption}=${target.database}`,
     '--no-password'];
   return {
