@@ -186,7 +186,8 @@ async function main(): Promise<void> {
       process.stdout.write(checked.stdout);
       if (checked.status !== 0) throw new Error(`restic check failed: ${checked.stderr}`);
     }
-    step(`done: the OneDrive folder is ${oneDrive}`);
+    if (keep) step(`done: the OneDrive folder is ${oneDrive}`);
+    else step('done: the demo folder is removed now; ./scripts/demo.sh --keep leaves it in place');
   } finally {
     await s3.stop();
     await pg.stop();
