@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { runCli } from '../../test/support/cli.ts';
 import { filesSourceConfig, writeConfigFile } from '../../test/support/stack-config.ts';
-import { formatSnapshotTime, printResult } from './output.ts';
+import { formatLocalTime, printResult } from './output.ts';
 
 /** Captures what printResult writes to stdout and stderr. */
 function captureOutput(t: TestContext): { stdout: string[]; stderr: string[] } {
@@ -15,10 +16,23 @@ function captureOutput(t: TestContext): { stdout: string[]; stderr: string[] } {
   return written;
 }
 
-describe('formatSnapshotTime', () => {
-  it('keeps date and time to the second', () => {
-    assert.equal(formatSnapshotTime('2026-12-05T02:35:24.267Z'), '2026-12-05 02:35:24');
-    assert.equal(formatSnapshotTime('2026-12-05T03:35:24.267891+01:00'), '2026-12-05 03:35:24');
+describe('formatLocalTime', () => {
+  it('prints times in the local zone', () => {
+    const saved = process.env.TZ;
+    process.env.TZ = 'Asia/Tokyo';
+    try {
+      assert.equal(formatLocalTime('2026-12-05T03:28:20.267Z'), '2026-12-05 12:28:20');
+      // As restic on a machine in Tokyo writes it, nanoseconds included.
+      assert.equal(formatLocalTime('2026-12-05T12:28:36.123456789+09:00'), '2026-12-05 12:28:36');
+      assert.equal(formatLocalTime('2026-12-04T22:28:36-05:00'), '2026-12-05 12:28:36');
+    } finally {
+      if (saved === undefined) delete process.env.TZ;
+      else process.env.TZ = saved;
+    }
+  });
+
+  it('returns other text unchanged', () => {
+    assert.equal(formatLocalTime('yesterday'), 'yesterday');
   });
 });
 
@@ -106,6 +120,22 @@ describe('commands with --quiet', () => {
       assert.match(run.stdout, expected, `${args.join(' ')} printed no listing`);
       assert.equal(run.stderr, '', `${args.join(' ')} printed on stderr`);
     }
+  });
+
+  it('list a backup\'s warnings on stderr', async () => {
+    const data = join(base, 'with-fifo');
+    await mkdir(data);
+    await writeFile(join(data, 'app.conf'), 'port = 8080\n');
+    execFileSync('mkfifo', [join(data, 'queue')]);
+    const config = join(base, 'fifo.yaml');
+    await writeConfigFile(config, {
+      repository: { path: join(base, 'repository') },
+      sources: [filesSourceConfig('spool', data)],
+    });
+    const run = await runCli(['--quiet', 'backup'], { ...env, BGAPP_BACKUP_CONFIG: config });
+    assert.equal(run.code, 3, run.stderr);
+    assert.equal(run.stdout, '');
+    assert.equal(run.stderr, 'warning: queue is a FIFO, which is not backed up\n');
   });
 
   it('print JSON when --json is given too', async () => {

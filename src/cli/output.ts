@@ -5,6 +5,7 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { Logger, ProgressEvent, ProgressListener } from '../log/index.ts';
+import { parseGoTime } from '../archiver/go-format.ts';
 
 /** Output settings from the global options. */
 export interface OutputOptions {
@@ -141,11 +142,22 @@ function formatDuration(seconds: number): string {
 }
 
 /**
- * Formats a snapshot's time as its date and time to the second, as written
- * (restic's snapshots show the same), such as `2026-12-05 02:35:17`.
+ * Formats an RFC 3339 time of the repository (a snapshot's or a key's) in
+ * this machine's time zone, to the second, as restic's listings print it:
+ * `2026-12-05 02:35:17`. Times written in other zones, by restic on another
+ * machine for example, then read alike. Text that is not such a time is
+ * returned as it is.
  */
-export function formatSnapshotTime(time: string): string {
-  return time.slice(0, 19).replace('T', ' ');
+export function formatLocalTime(time: string): string {
+  let date: Date;
+  try {
+    date = parseGoTime(time);
+  } catch {
+    return time;
+  }
+  const two = (value: number) => String(value).padStart(2, '0');
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ` +
+    `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
 }
 
 /** Formats a count with its noun, e.g. `1 snapshot`, `3 snapshots`. */

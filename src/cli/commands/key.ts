@@ -8,7 +8,7 @@ import { BackupError, errorMessage } from '../../errors/index.ts';
 import { openRepository } from '../context.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT_OK } from '../exit-codes.ts';
-import { printListing, printResult } from '../output.ts';
+import { formatLocalTime, printListing, printResult } from '../output.ts';
 
 /** Runs one `key` subcommand. */
 export async function runKey(ctx: CommandContext, args: string[]): Promise<number> {
@@ -22,7 +22,7 @@ export async function runKey(ctx: CommandContext, args: string[]): Promise<numbe
       printListing(ctx.options, keys, () =>
         keys.map(
           (k) =>
-            `${k.current ? '*' : ' '} ${k.id.slice(0, 8)}  ${k.username}@${k.hostname}  ${k.created}`,
+            `${k.current ? '*' : ' '} ${k.id.slice(0, 8)}  ${k.username}@${k.hostname}  ${formatLocalTime(k.created)}`,
         ),
       );
       return EXIT_OK;

@@ -2,7 +2,7 @@
 import { openRepository } from '../context.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT_OK } from '../exit-codes.ts';
-import { formatSnapshotTime, plural, printListing } from '../output.ts';
+import { formatLocalTime, plural, printListing } from '../output.ts';
 
 /** Lists snapshots with their time, host, tags and paths. */
 export async function runSnapshots(ctx: CommandContext): Promise<number> {
@@ -20,7 +20,7 @@ export async function runSnapshots(ctx: CommandContext): Promise<number> {
   printListing(ctx.options, json, () => [
     ...json.map(
       (s) =>
-        `${s.short_id}  ${formatSnapshotTime(s.time)}  ${s.hostname ?? ''}  ${s.tags.join(',')}`,
+        `${s.short_id}  ${formatLocalTime(s.time)}  ${s.hostname ?? ''}  ${s.tags.join(',')}`,
     ),
     plural(json.length, 'snapshot'),
   ]);

@@ -18,7 +18,7 @@ import { createGraphBackend, graphRepositoryFolder } from '../backend.ts';
 import { loadCommandConfig, openBackend } from '../context.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT_OK, EXIT_WARNINGS } from '../exit-codes.ts';
-import { formatBytes, formatSnapshotTime, plural, printListing } from '../output.ts';
+import { formatBytes, formatLocalTime, plural, printListing } from '../output.ts';
 
 /**
  * Space figures in bytes. `percent` is used over total for OneDrive, and
@@ -232,7 +232,7 @@ function describe(report: StatusReport): string[] {
     `repository: ${report.location} (${report.mode}), ${plural(report.repository.files, 'file')}, ${formatBytes(report.repository.bytes)}`,
     describeSpace(report.space),
     report.last_snapshot
-      ? `last snapshot: ${report.last_snapshot.id.slice(0, 8)} at ${formatSnapshotTime(report.last_snapshot.time)} (${report.last_snapshot.tags.join(',')})`
+      ? `last snapshot: ${report.last_snapshot.id.slice(0, 8)} at ${formatLocalTime(report.last_snapshot.time)} (${report.last_snapshot.tags.join(',')})`
       : 'last snapshot: none',
   ];
   if (!sync.checked) {

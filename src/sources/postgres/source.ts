@@ -190,7 +190,7 @@ async function runPgDumpVersion(
   try {
     return { cmd, output: await runCommand(cmd, signal) };
   } catch (err) {
-    if (signal.aborted) throw stoppedError('pg_dump --version', signal, err);
+    if (signal.aborted) throw stoppedError('pg_dump', signal, err);
     const message = `cannot run ${commandLine(cmd).join(' ')}: ${errorMessage(err)}; ` +
       'install the PostgreSQL client programs or set bin_dir';
     throw new BackupError('ERR_PG_DUMP_FAILED', message, { cause: err });
