@@ -5,13 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { writeDumpFile, writeRandomFile } from './generate.ts';
 import { parseHarnessArgs, runHarness } from './main.ts';
 import { measure, median } from './measure.ts';
+import { summarizeProfiles } from './profile.ts';
 
 async function sha256(path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex');
@@ -36,6 +37,27 @@ describe('measure', () => {
   it('takes the middle value as the median', () => {
     assert.equal(median([3, 1, 2]), 2);
     assert.equal(median([4, 1, 2, 3]), 2.5);
+  });
+});
+
+describe('summarizeProfiles', () => {
+  it('ranks functions and counts idle samples out of busy', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bgapp-bench-profile-'));
+    try {
+      const frame = (functionName: string) => ({ functionName, url: '', lineNumber: 0 });
+      // 1 ms per sample: 6 idle, 3 in hash, 1 in read.
+      const profile = {
+        nodes: [{ id: 1, callFrame: frame('(idle)') }, { id: 2, callFrame: frame('hash') }, { id: 3, callFrame: frame('read') }],
+        samples: [1, 1, 1, 1, 1, 1, 2, 2, 2, 3],
+        timeDeltas: Array(10).fill(1000),
+      };
+      await writeFile(join(dir, 'CPU.1.cpuprofile'), JSON.stringify(profile));
+      const [thread] = await summarizeProfiles(dir, 5);
+      assert.deepEqual(thread?.map((e) => [e.fn, e.selfMillis, e.share]), [['hash', 3, 0.3], ['read', 1, 0.1]]);
+      assert.equal(thread?.[0]?.thread, 'thread 1 (10 ms sampled, 40% busy)');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
