@@ -36,8 +36,8 @@ commands:
   key list|add|remove ID|passwd   manage passwords (new one from BGAPP_BACKUP_NEW_PASSWORD)
 
 --quiet prints nothing on stdout unless --json is given, except the listings of
-snapshots, ls, key list and status; errors, and a backup's warnings at its end,
-still go to stderr.
+snapshots, ls, key list and status; errors and a backup's warnings still go
+to stderr.
 The repository password comes from BGAPP_BACKUP_PASSWORD, BGAPP_BACKUP_PASSWORD_FILE
 or the config's repository.password_file. Exit codes: 0 success, 1 failure,
 2 invalid command line or config, 3 finished with warnings (for status: files not

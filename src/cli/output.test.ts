@@ -135,7 +135,19 @@ describe('commands with --quiet', () => {
     const run = await runCli(['--quiet', 'backup'], { ...env, BGAPP_BACKUP_CONFIG: config });
     assert.equal(run.code, 3, run.stderr);
     assert.equal(run.stdout, '');
-    assert.equal(run.stderr, 'warning: queue is a FIFO, which is not backed up\n');
+    assert.match(run.stderr, /^warning: queue is a FIFO, which is not backed up source=spool .*\n$/);
+
+    // A run that then fails keeps the warnings before its error.
+    await writeConfigFile(config, {
+      repository: { path: join(base, 'repository') },
+      sources: [filesSourceConfig('spool', data), filesSourceConfig('gone', join(base, 'missing'))],
+    });
+    const failed = await runCli(['--quiet', 'backup'], { ...env, BGAPP_BACKUP_CONFIG: config });
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.equal(failed.stdout, '');
+    const lines = failed.stderr.trim().split('\n');
+    assert.match(lines[0] ?? '', /^warning: queue is a FIFO/);
+    assert.match(lines.at(-1) ?? '', /^error: /);
   });
 
   it('print JSON when --json is given too', async () => {

@@ -32,6 +32,19 @@ export function formatLogLine(line: string): string {
   return [`${level}: ${String(record.msg ?? '')}`, ...fields].join(' ');
 }
 
+/**
+ * Tells whether --quiet keeps a pino record: errors, and the warnings that a
+ * snapshot records (they carry a `kind`), because those explain exit code 3.
+ */
+function shownWhenQuiet(line: string): boolean {
+  try {
+    const record = JSON.parse(line) as { level?: number; kind?: unknown };
+    return Number(record.level) >= 50 || record.kind !== undefined;
+  } catch {
+    return true;
+  }
+}
+
 function formatField(value: unknown): string {
   if (value && typeof value === 'object' && 'message' in value) {
     return JSON.stringify((value as { message: unknown }).message);
@@ -41,13 +54,11 @@ function formatField(value: unknown): string {
 
 /** Creates the logger the commands hand to the library: readable lines on stderr. */
 export function createCliLogger(options: OutputOptions, progress: ProgressLine): Logger {
-  let level = 'warn';
-  if (options.quiet) level = 'error';
-  if (options.verbose) level = 'debug';
+  const level = options.verbose ? 'debug' : 'warn';
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       for (const line of chunk.toString('utf8').split('\n')) {
-        if (line) progress.printAbove(formatLogLine(line));
+        if (line && (!options.quiet || shownWhenQuiet(line))) progress.printAbove(formatLogLine(line));
       }
       callback();
     },

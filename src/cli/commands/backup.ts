@@ -71,8 +71,6 @@ export async function runBackupCommand(ctx: CommandContext, only: string[]): Pro
           ? `, with ${plural(result.warnings.length, 'warning')} (listed above)`
           : ''),
     ],
-    // --quiet hides the warnings as they happen, but they explain exit code 3.
-    () => result.warnings.map((warning) => `warning: ${warning.message}`),
   );
   return result.warnings.length > 0 ? EXIT_WARNINGS : EXIT_OK;
 }

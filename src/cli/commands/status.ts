@@ -232,7 +232,8 @@ function describe(report: StatusReport): string[] {
     `repository: ${report.location} (${report.mode}), ${plural(report.repository.files, 'file')}, ${formatBytes(report.repository.bytes)}`,
     describeSpace(report.space),
     report.last_snapshot
-      ? `last snapshot: ${report.last_snapshot.id.slice(0, 8)} at ${formatLocalTime(report.last_snapshot.time)} (${report.last_snapshot.tags.join(',')})`
+      ? `last snapshot: ${report.last_snapshot.id.slice(0, 8)} at ${formatLocalTime(report.last_snapshot.time)}` +
+        (report.last_snapshot.tags.length > 0 ? ` (${report.last_snapshot.tags.join(',')})` : '')
       : 'last snapshot: none',
   ];
   if (!sync.checked) {

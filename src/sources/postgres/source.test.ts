@@ -28,6 +28,9 @@ function contextFor(writer: MemorySnapshot): SourceBackupContext {
   };
 }
 
+/** Looks for lock waits every 100 ms and reports them at once. */
+const QUICK_LOCK_WATCH = { everyMillis: 100, reportAfterMillis: 0 };
+
 function envWithPath(folder: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...process.env, ...extra, PATH: `${folder}:${process.env.PATH ?? ''}` };
 }
@@ -212,7 +215,7 @@ describe('createPostgresSource', () => {
       logger.child = () => logger;
       const controller = new AbortController();
       const ctx = { ...contextFor(new MemorySnapshot()), signal: controller.signal, logger };
-      const source = createPostgresSource({ ...config, globals: false }, { lockWatchMillis: 100 });
+      const source = createPostgresSource({ ...config, globals: false }, { lockWatch: QUICK_LOCK_WATCH });
       const backup = source.backup(ctx);
       backup.catch(() => {});
       // Both sessions carry the backup's application_name, pg_dump's through PGAPPNAME.
@@ -243,6 +246,44 @@ describe('createPostgresSource', () => {
       assert.equal(Number(await cluster.psql(waiting)), 0);
     } finally {
       await locker.end();
+    }
+  });
+
+  it('names the holder of a lock, not a migration queued for it', async () => {
+    await cluster.psql('CREATE TABLE app.lock_watch (id int)', 'geo');
+    const reader = new pg.Client({ connectionString: cluster.url('geo') });
+    const migration = new pg.Client({ connectionString: cluster.url('geo') });
+    await reader.connect();
+    await migration.connect();
+    try {
+      await reader.query('BEGIN');
+      await reader.query('SELECT count(*) FROM app.lock_watch');
+      const readerPid = Number((await reader.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+      const migrationPid = Number((await migration.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+      const altering = migration.query('ALTER TABLE app.lock_watch ADD COLUMN note text');
+      altering.catch(() => {});
+      const warnings: string[] = [];
+      const logger = { ...silentLogger, warn: (_obj: object, msg?: string) => void warnings.push(msg ?? '') };
+      logger.child = () => logger;
+      const controller = new AbortController();
+      const ctx = { ...contextFor(new MemorySnapshot()), signal: controller.signal, logger };
+      const backup = createPostgresSource({ ...config, globals: false }, { lockWatch: QUICK_LOCK_WATCH }).backup(ctx);
+      backup.catch(() => {});
+      for (let i = 0; i < 200 && warnings.length === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      controller.abort(new BackupError('ERR_ABORTED', 'the run was interrupted by SIGINT'));
+      await backup.catch(() => {});
+      assert.deepEqual(warnings, [
+        `the database backup waits for a lock on app.lock_watch, held by server process ${readerPid}, ` +
+          `with process ${migrationPid} waiting for it first; it goes on once the lock is released`,
+      ]);
+      await reader.query('COMMIT');
+      await altering;
+    } finally {
+      await reader.end();
+      await migration.end();
+      await cluster.psql('DROP TABLE app.lock_watch', 'geo');
     }
   });
 

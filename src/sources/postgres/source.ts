@@ -46,8 +46,8 @@ export const GLOBALS_FILE = 'globals.sql';
 export interface PostgresSourceDeps {
   /** Environment of pg_dump, pg_dumpall and docker; process.env when unset. */
   env?: NodeJS.ProcessEnv;
-  /** How often to look for lock waits; LOCK_WATCH_MILLIS when unset. */
-  lockWatchMillis?: number;
+  /** Timing of the lock watch; see `watchLockWaits`. */
+  lockWatch?: { everyMillis: number; reportAfterMillis: number };
 }
 
 /** Creates the `postgres` source for one database. */
@@ -91,7 +91,7 @@ async function backupPostgres(
     url: config.url,
     applicationName,
     logger,
-    ...(deps.lockWatchMillis === undefined ? {} : { everyMillis: deps.lockWatchMillis }),
+    ...deps.lockWatch,
   });
   try {
     const server = await readServerVersion(client);
