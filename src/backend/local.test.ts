@@ -4,13 +4,19 @@ import { chmodSync, mkdtempSync, readdirSync, readlinkSync, writeFileSync, utime
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { isBackupError } from '../errors/index.ts';
 import { runBackendConformance } from './conformance.ts';
 import { LocalBackend } from './local.ts';
 
+/** Folders the tests made, removed at the end even when a test fails first. */
+const made: string[] = [];
+after(() => Promise.all(made.map((folder) => rm(folder, { recursive: true, force: true }))));
+
 function tempFolder(): string {
-  return mkdtempSync(join(tmpdir(), 'bgapp-backend-'));
+  const folder = mkdtempSync(join(tmpdir(), 'bgapp-backend-'));
+  made.push(folder);
+  return folder;
 }
 
 runBackendConformance('LocalBackend', async () => {
