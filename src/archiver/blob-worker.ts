@@ -26,6 +26,8 @@ import type {
   OpenWriteReply,
   ReadFileOutcome,
   SystemFailure,
+  TaskReply,
+  TaskRequest,
   WorkerInit,
   WorkerReply,
   WorkerRequest,
@@ -35,9 +37,6 @@ const init = workerData as WorkerInit;
 const key = masterKeyFromBytes(new Uint8Array(init.keyBytes));
 const port = parentPort!;
 const streams = new Map<number, Hash>();
-
-type TaskRequest = Exclude<WorkerRequest, { op: 'batch' | 'exit' }>;
-type TaskReply = Exclude<WorkerReply, { op: 'batch' }>;
 
 port.on('message', (request: WorkerRequest) => {
   if (request.op === 'exit') {

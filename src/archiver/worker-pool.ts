@@ -9,9 +9,9 @@ import { Worker } from 'node:worker_threads';
 import { ownedArrayBuffer } from '../crypto/index.ts';
 import type { LocalFileStats } from '../snapshot/index.ts';
 import type {
-  BatchRequest,
   FileTarget,
   SystemFailure,
+  TaskRequest,
   WorkerInit,
   WorkerReply,
   WorkerRequest,
@@ -69,9 +69,6 @@ export interface HashedPack {
   bytes: Buffer;
   id: string;
 }
-
-/** A request for one task, as a batch carries them. */
-type TaskRequest = BatchRequest['requests'][number];
 
 interface Task {
   request: TaskRequest;

@@ -40,6 +40,12 @@ export type WorkerRequest =
   | BatchRequest
   | { op: 'exit'; taskId: number };
 
+/** A request for one task, as a batch carries them. */
+export type TaskRequest = Exclude<WorkerRequest, { op: 'batch' | 'exit' }>;
+
+/** The reply to one task, as a batch reply carries them. */
+export type TaskReply = Exclude<WorkerReply, { op: 'batch' }>;
+
 /**
  * Several tasks in one message, run in order. Sent one message per file, a
  * backup of 50,000 small files spent a tenth of its main thread in postMessage.
@@ -47,7 +53,7 @@ export type WorkerRequest =
 export interface BatchRequest {
   op: 'batch';
   taskId: 0;
-  requests: Exclude<WorkerRequest, { op: 'batch' | 'exit' }>[];
+  requests: TaskRequest[];
 }
 
 /** A failed system call of a worker, as the fields of a Node.js system error. */
@@ -96,7 +102,7 @@ export type WorkerReply =
 export interface BatchReply {
   op: 'batch';
   taskId: 0;
-  replies: Exclude<WorkerReply, { op: 'batch' }>[];
+  replies: TaskReply[];
 }
 
 /** Bytes of transferred results after which a worker sends a batch's replies so far. */
