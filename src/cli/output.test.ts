@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { runCli } from '../../test/support/cli.ts';
 import { filesSourceConfig, writeConfigFile } from '../../test/support/stack-config.ts';
-import { formatLocalTime, printResult } from './output.ts';
+import { createCliLogger, formatLocalTime, printResult, type ProgressLine } from './output.ts';
 
 /** Captures what printResult writes to stdout and stderr. */
 function captureOutput(t: TestContext): { stdout: string[]; stderr: string[] } {
@@ -33,6 +33,22 @@ describe('formatLocalTime', () => {
 
   it('returns other text unchanged', () => {
     assert.equal(formatLocalTime('yesterday'), 'yesterday');
+  });
+});
+
+describe('createCliLogger', () => {
+  it('keeps only errors and snapshot warnings with --quiet', async () => {
+    const lines: string[] = [];
+    const progress = { printAbove: (line: string) => void lines.push(line) } as unknown as ProgressLine;
+    const logger = createCliLogger({ json: false, quiet: true, verbose: false }, progress).child({ source: 'logs' });
+    logger.warn({}, 'removed stale locks');
+    logger.warn({ item: 'queue', kind: 'skipped' }, 'queue is a FIFO');
+    logger.error({}, 'backup failed');
+    // pino writes to its destination stream on a later tick.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(lines.length, 2);
+    assert.match(lines[0] ?? '', /^warning: queue is a FIFO source=logs item=queue kind=skipped$/);
+    assert.match(lines[1] ?? '', /^error: backup failed source=logs$/);
   });
 });
 

@@ -3,7 +3,7 @@
  * a progress line on a terminal, and results on stdout (JSON with --json).
  */
 import { Writable } from 'node:stream';
-import { pino } from 'pino';
+import { pino, type LoggerOptions } from 'pino';
 import type { Logger, ProgressEvent, ProgressListener } from '../log/index.ts';
 import { parseGoTime } from '../archiver/go-format.ts';
 
@@ -32,17 +32,17 @@ export function formatLogLine(line: string): string {
   return [`${level}: ${String(record.msg ?? '')}`, ...fields].join(' ');
 }
 
+/** pino's number for the error level. */
+const ERROR_LEVEL = 50;
+
 /**
- * Tells whether --quiet keeps a pino record: errors, and the warnings that a
- * snapshot records (they carry a `kind`), because those explain exit code 3.
+ * Tells whether --quiet keeps a log call: errors, and the warnings that a
+ * snapshot records (their object carries a `kind`), because those explain
+ * exit code 3.
  */
-function shownWhenQuiet(line: string): boolean {
-  try {
-    const record = JSON.parse(line) as { level?: number; kind?: unknown };
-    return Number(record.level) >= 50 || record.kind !== undefined;
-  } catch {
-    return true;
-  }
+function shownWhenQuiet(args: unknown[], level: number): boolean {
+  const fields = args[0];
+  return level >= ERROR_LEVEL || (typeof fields === 'object' && fields !== null && 'kind' in fields);
 }
 
 function formatField(value: unknown): string {
@@ -58,13 +58,19 @@ export function createCliLogger(options: OutputOptions, progress: ProgressLine):
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       for (const line of chunk.toString('utf8').split('\n')) {
-        if (line && (!options.quiet || shownWhenQuiet(line))) progress.printAbove(formatLogLine(line));
+        if (line) progress.printAbove(formatLogLine(line));
       }
       callback();
     },
   });
+  // --quiet drops calls before they are serialized, so no line is parsed twice.
+  const hooks: LoggerOptions['hooks'] = {
+    logMethod(args, method, callLevel) {
+      if (!options.quiet || shownWhenQuiet(args, callLevel)) method.apply(this, args);
+    },
+  };
   return pino(
-    { level, redact: ['password', '*.password', 'secret_access_key', '*.secret_access_key'] },
+    { level, hooks, redact: ['password', '*.password', 'secret_access_key', '*.secret_access_key'] },
     destination,
   ) as unknown as Logger;
 }
