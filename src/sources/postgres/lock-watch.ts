@@ -64,6 +64,16 @@ export interface LockWatchOptions {
   reportAfterMillis?: number;
 }
 
+/** Describes who holds the lock of `wait` and who waits for it first, for the warning. */
+function describeHolders(wait: LockWait): string {
+  const parts: string[] = [];
+  if (wait.holders.length > 0) parts.push(`held by server process ${wait.holders.join(', ')}`);
+  if (wait.prepared) parts.push('held by a prepared transaction (see pg_prepared_xacts)');
+  if (parts.length === 0) parts.push('held by a process not found');
+  if (wait.queued.length > 0) parts.push(`with process ${wait.queued.join(', ')} waiting for it first`);
+  return parts.join(', ');
+}
+
 /**
  * Starts looking for lock waits of the sessions named `applicationName`
  * every `everyMillis`, over a connection of its own opened at the first look.
@@ -93,17 +103,8 @@ export function watchLockWaits(options: LockWatchOptions): () => Promise<void> {
         );
       }
     } catch (err) {
-      logger.debug({ err }, 'failed to look for lock waits');
+      logger.debug({ err, applicationName }, 'failed to look for lock waits');
     }
-  };
-
-  const describeHolders = (wait: LockWait): string => {
-    const parts: string[] = [];
-    if (wait.holders.length > 0) parts.push(`held by server process ${wait.holders.join(', ')}`);
-    if (wait.prepared) parts.push('held by a prepared transaction (see pg_prepared_xacts)');
-    if (parts.length === 0) parts.push('held by a process not found');
-    if (wait.queued.length > 0) parts.push(`with process ${wait.queued.join(', ')} waiting for it first`);
-    return parts.join(', ');
   };
 
   const timer = setInterval(() => {
