@@ -371,7 +371,7 @@ export class BlobWorkerPool {
     for (const [entry, tasks] of batches) {
       if (tasks.length > 1 && this.post(entry, batchOf(tasks), tasks.flatMap((t) => t.transfer))) continue;
       // A batch that cannot be sent goes task by task, so that only the
-      // task whose buffer cannot move (one already moved) fails.
+      // task whose buffer already moved fails.
       for (const task of tasks) {
         if (this.post(entry, task.request, task.transfer)) continue;
         entry.running.delete(task.request.taskId);
@@ -380,7 +380,7 @@ export class BlobWorkerPool {
     }
   }
 
-  /** Posts `message` to a worker; false when postMessage throws, as for a detached buffer. */
+  /** Posts `message` to a worker. Returns false when postMessage throws, as it does for a detached buffer. */
   private post(entry: PoolWorker, message: WorkerRequest, transfer: ArrayBuffer[]): boolean {
     try {
       entry.worker.postMessage(message, transfer);

@@ -9,13 +9,13 @@ import { isBackupError } from '../errors/index.ts';
 import { runBackendConformance } from './conformance.ts';
 import { LocalBackend } from './local.ts';
 
-/** Folders the tests made, removed at the end even when a test fails first. */
-const made: string[] = [];
-after(() => Promise.all(made.map((folder) => rm(folder, { recursive: true, force: true }))));
+/** Folders the tests created, removed at the end even when a test fails first. */
+const createdFolders: string[] = [];
+after(() => Promise.all(createdFolders.map((folder) => rm(folder, { recursive: true, force: true }))));
 
 function tempFolder(): string {
   const folder = mkdtempSync(join(tmpdir(), 'bgapp-backend-'));
-  made.push(folder);
+  createdFolders.push(folder);
   return folder;
 }
 

@@ -63,7 +63,7 @@ export function createCliLogger(options: OutputOptions, progress: ProgressLine):
       callback();
     },
   });
-  // --quiet drops calls before they are serialized, so no line is parsed twice.
+  // --quiet drops calls before pino serializes them.
   const hooks: LoggerOptions['hooks'] = {
     logMethod(args, method, callLevel) {
       if (!options.quiet || shownWhenQuiet(args, callLevel)) method.apply(this, args);

@@ -30,7 +30,7 @@ function sealInWorker(keyBytes: Uint8Array, plaintext: Buffer) {
   });
 }
 
-/** A repository of packs of 256 KiB that records every large data pack it saves. */
+/** Creates a repository of packs of 256 KiB that records every large data pack it saves. */
 async function recordingRepository(name: string) {
   const repoPath = join(root, name);
   const saved: Uint8Array[] = [];
@@ -134,7 +134,7 @@ describe('Repository blobs', () => {
 
   it("gives a saved pack's buffer to the next pack, and frees it when idle", async () => {
     const { repo, repoPath, saved } = await recordingRepository('reused');
-    // Six blobs of 50,000 bytes fill a pack of 256 KiB; each pack is saved
+    // Six blobs of 50,000 bytes fill a pack of 256 KiB. Each pack is saved
     // before the next one starts.
     const ids = [];
     for (let i = 0; i < 18; i++) {

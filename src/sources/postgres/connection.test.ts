@@ -21,7 +21,7 @@ describe('connectPostgres with a password', () => {
     cluster = await startPostgres();
     folder = await mkdtemp(join(tmpdir(), 'bgapp-pgpass-'));
     await cluster.psql(`CREATE ROLE ${ROLE} LOGIN PASSWORD '${ROLE_PASSWORD}'`);
-    // The test cluster trusts everyone; this first matching line makes the role need a password.
+    // The test cluster trusts everyone. This first matching line makes the role need a password.
     const hbaFile = await cluster.psql('SHOW hba_file');
     const hba = await readFile(hbaFile, 'utf8');
     await writeFile(hbaFile, `host all ${ROLE} 127.0.0.1/32 scram-sha-256\n${hba}`);

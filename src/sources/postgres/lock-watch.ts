@@ -24,7 +24,10 @@ interface LockWait {
   holders: number[];
   /** Processes ahead of the session that wait for the table too, such as a migration. */
   queued: number[];
-  /** Whether a prepared transaction holds the lock (pg_blocking_pids lists it as 0). */
+  /**
+   * Whether a prepared transaction holds the lock (pg_blocking_pids lists it as 0).
+   * NOTE: no test covers it, because the test cluster allows no prepared transactions.
+   */
   prepared: boolean;
 }
 

@@ -1,4 +1,4 @@
-/** Types of the pgpass package's one function; the package ships none. */
+/** Types of the pgpass package's one function. The package ships none. */
 declare module 'pgpass' {
   /** Connection fields matched against the lines of the password file. */
   interface PgPassConnection {

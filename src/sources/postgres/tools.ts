@@ -20,7 +20,7 @@ export interface PgToolOptions {
   container?: string;
   /** Environment of the child processes; process.env when unset. */
   env?: NodeJS.ProcessEnv;
-  /** The programs' application_name (PGAPPNAME), as the server lists their sessions. */
+  /** The programs' application_name (PGAPPNAME), under which the server lists their sessions. */
   applicationName?: string;
 }
 
