@@ -6,6 +6,7 @@ import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { BackupError, errorMessage } from '../errors/index.ts';
 import { open, releaseBuffer, seal } from './seal.ts';
 import type { MasterKey } from './master-key.ts';
+import { compressBound, compressKept, decompressKept, type ZstdParams } from './zstd-context.ts';
 
 /** First plaintext byte of a version 2 unpacked file whose rest is zstd-compressed JSON. */
 const ENCODING_ZSTD = 2;
@@ -19,17 +20,22 @@ const ENCODING_ZSTD = 2;
  */
 const ZSTD_LEVEL = 1;
 
+const ZSTD_PARAMS: ZstdParams = {
+  [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL,
+  [constants.ZSTD_c_checksumFlag]: 1,
+};
+
 /** Compresses bytes with zstd. */
 export function compress(plaintext: Uint8Array): Buffer {
-  return zstdCompressSync(plaintext, {
-    // One output buffer of zstd's worst-case size (ZSTD_compressBound) instead
-    // of a list of small ones joined at the end, which halves the garbage.
-    chunkSize: plaintext.length + (plaintext.length >> 7) + 1024,
-    params: {
-      [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL,
-      [constants.ZSTD_c_checksumFlag]: 1,
-    },
-  });
+  return (
+    compressKept(plaintext, ZSTD_PARAMS) ??
+    zstdCompressSync(plaintext, {
+      // One output buffer of zstd's worst-case size instead of a list of
+      // small ones joined at the end, which halves the garbage.
+      chunkSize: compressBound(plaintext.length),
+      params: ZSTD_PARAMS,
+    })
+  );
 }
 
 /**
@@ -37,14 +43,15 @@ export function compress(plaintext: Uint8Array): Buffer {
  * Throws ERR_REPO_CORRUPT when the data is not valid zstd or has the wrong length.
  */
 export function decompress(data: Uint8Array, expectedLength?: number): Buffer {
-  let out: Buffer;
+  let out: Buffer | undefined;
   try {
+    if (expectedLength !== undefined) out = decompressKept(data, expectedLength);
     // With the length known, zstd writes into one buffer of exactly that
     // size instead of many small ones joined at the end. That was about twice
     // as fast on 1 MiB of text, and the result owns its whole ArrayBuffer, so
     // a worker transfers it without a copy. zlib's smallest chunk is 64 bytes.
     const options = expectedLength === undefined ? {} : { chunkSize: Math.max(expectedLength, 64) };
-    out = zstdDecompressSync(data, options);
+    out ??= zstdDecompressSync(data, options);
   } catch (err) {
     throw new BackupError('ERR_REPO_CORRUPT', `invalid zstd data: ${errorMessage(err)}`, {
       cause: err,
