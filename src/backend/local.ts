@@ -257,7 +257,7 @@ function wrapIo(action: string, path: string, err: unknown): BackupError {
 }
 
 async function readRange(file: NodeFileHandle, range: ByteRange): Promise<Buffer> {
-  const buffer = Buffer.alloc(range.length);
+  const buffer = Buffer.allocUnsafeSlow(range.length);
   let done = 0;
   while (done < range.length) {
     const { bytesRead } = await file.read(buffer, done, range.length - done, range.offset + done);

@@ -36,6 +36,8 @@ export class MasterIndex {
   private readonly table = new BlobTable();
   private readonly packIds: Id[] = [];
   private readonly packNumbers = new Map<Id, number>();
+  /** End of the last indexed blob of each pack, by pack number. */
+  private readonly blobsEnds: number[] = [];
 
   /** Adds the blobs of one pack; a pack added again adds only blobs at new offsets. */
   addPack(packId: Id, blobs: readonly PackedBlob[]): void {
@@ -45,10 +47,19 @@ export class MasterIndex {
       pack = this.packIds.push(packId) - 1;
       this.packNumbers.set(packId, pack);
     }
+    let blobsEnd = this.blobsEnds[pack] ?? 0;
     for (const blob of blobs) {
+      blobsEnd = Math.max(blobsEnd, blob.offset + blob.length);
       if (seenBefore && this.hasEntryAt(pack, blob.offset)) continue;
       this.table.add({ ...blob, pack });
     }
+    this.blobsEnds[pack] = blobsEnd;
+  }
+
+  /** Returns where the last indexed blob of a pack ends, or undefined for a pack not indexed. */
+  blobsEnd(packId: Id): number | undefined {
+    const pack = this.packNumbers.get(packId);
+    return pack === undefined ? undefined : this.blobsEnds[pack];
   }
 
   /** Returns where a blob is stored, or undefined. */

@@ -19,6 +19,7 @@ import { newConfig, REPOSITORY_VERSION } from './config.ts';
 import { listKeyInfos, openWithPassword, readKeyFile, writeKeyFile } from './keys.ts';
 import { acquireLock, removeStaleLocks, type LockContext } from './lock.ts';
 import { loadMasterIndex, type MasterIndex } from './master-index.ts';
+import { PackWindows } from './pack-windows.ts';
 import { pickSnapshot, readAllSnapshots, readSnapshot, writeSnapshot } from './snapshots.ts';
 import type {
   BlobLocation,
@@ -117,6 +118,7 @@ export class Repository {
   private readonly hostname: string;
   private readonly lockWaitMillis: number;
   private blobOpener: BlobOpener | undefined;
+  private readonly windows: PackWindows;
 
   private constructor(parts: RepositoryParts) {
     const { opts } = parts;
@@ -129,6 +131,7 @@ export class Repository {
     this.onEvent = opts.onEvent ?? (() => {});
     this.hostname = opts.hostname ?? osHostname();
     this.lockWaitMillis = opts.lockWaitMillis ?? 0;
+    this.windows = new PackWindows(this.backend);
     this.blobs = new BlobStore(this.backend, this.key, this.index, {
       packSizeTarget: opts.packSizeTarget ?? DEFAULT_PACK_SIZE,
       maxPendingPacks: opts.maxPendingPacks ?? 2,
@@ -178,8 +181,9 @@ export class Repository {
   }
 
   /**
-   * Loads, decrypts and verifies an indexed blob with a ranged read. Blobs
-   * saved since the last `flush()` may not be indexed yet.
+   * Loads, decrypts and verifies an indexed blob, reading its pack through a
+   * window that serves the blobs after it too. Blobs saved since the last
+   * `flush()` may not be indexed yet.
    */
   async loadBlob(type: BlobType, id: Id): Promise<Buffer> {
     const location = this.index.lookup(type, id);
@@ -192,7 +196,9 @@ export class Repository {
     const pack = { type: 'data' as const, name: location.packId };
     let sealed: Buffer;
     try {
-      sealed = await this.backend.load(pack, { offset: location.offset, length: location.length });
+      const { offset, length } = location;
+      const blobsEnd = this.index.blobsEnd(location.packId) ?? offset + length;
+      sealed = await this.windows.read(location.packId, offset, length, blobsEnd);
     } catch (err) {
       // The backend's own hint (check the repository path) misleads when only this pack is gone.
       if ((await this.backend.stat(pack).catch(() => null)) !== undefined) throw err;
