@@ -3,6 +3,7 @@
  * runs one command, maps errors to exit codes, and turns SIGINT and SIGTERM
  * into a clean stop that releases the repository lock.
  */
+import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { BackupError, errorMessage, isBackupError } from '../errors/index.ts';
@@ -35,6 +36,7 @@ commands:
   login                       sign in to Microsoft Graph (device code flow)
   key list|add|remove ID|passwd   manage passwords (new one from BGAPP_BACKUP_NEW_PASSWORD)
 
+--version prints the version.
 --quiet prints nothing on stdout unless --json is given, except the listings of
 snapshots, ls, key list and status; errors and a backup's warnings still go
 to stderr.
@@ -42,6 +44,12 @@ The repository password comes from BGAPP_BACKUP_PASSWORD, BGAPP_BACKUP_PASSWORD_
 or the config's repository.password_file. Exit codes: 0 success, 1 failure,
 2 invalid command line or config, 3 finished with warnings (for status: files not
 in the cloud yet).`;
+
+/** Returns the version in the project's package.json. */
+function packageVersion(): string {
+  const json = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(json) as { version: string }).version;
+}
 
 /** Time a stopped command gets to release its lock before the process exits anyway. */
 const STOP_GRACE_MILLIS = 8000;
@@ -53,6 +61,7 @@ const COMMAND_OPTIONS = {
   quiet: { type: 'boolean', short: 'q', default: false },
   verbose: { type: 'boolean', short: 'v', default: false },
   help: { type: 'boolean', short: 'h', default: false },
+  version: { type: 'boolean', default: false },
   source: { type: 'string', multiple: true },
   'target-url': { type: 'string' },
   table: { type: 'string', multiple: true },
@@ -122,6 +131,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const parsed = parseCommandLine(argv);
     const [command, ...rest] = parsed.positionals;
+    if (parsed.values.version) {
+      process.stdout.write(`bgapp-backup ${packageVersion()}\n`);
+      return EXIT_OK;
+    }
     if (parsed.values.help || !command) {
       process.stdout.write(`${USAGE}\n`);
       return command || parsed.values.help ? EXIT_OK : EXIT_USAGE;
