@@ -63,12 +63,41 @@ describe('kept zstd contexts', () => {
     }
   });
 
-  it('skip blobs at the limit', () => {
+  it('compress only blobs under the limit', () => {
     const large = Buffer.alloc(KEPT_CONTEXT_LIMIT, 'a');
     assert.equal(compressKept(large, params), undefined);
-    assert.equal(decompressKept(frameOf(large), large.length), undefined);
     const below = large.subarray(1);
-    assert.deepEqual(decompressKept(compressKept(below, params) ?? Buffer.alloc(0), below.length), below);
+    const packed = compressKept(below, params);
+    assert.ok(packed);
+    assert.ok(zstdDecompressSync(packed).equals(below));
+  });
+
+  it('decompress large frames into owned buffers', () => {
+    const plaintext = Buffer.from('SELECT ST_AsText(geom) FROM parcels;\n'.repeat(20_000));
+    assert.ok(plaintext.length >= KEPT_CONTEXT_LIMIT);
+    const frame = frameOf(plaintext);
+    for (let round = 0; round < 2; round++) {
+      const out = decompressKept(frame, plaintext.length);
+      assert.ok(out);
+      assert.ok(out.equals(plaintext));
+      assert.equal(out.byteOffset, 0);
+      assert.equal(out.buffer.byteLength, plaintext.length);
+    }
+
+    const flipped = Buffer.from(frame);
+    flipped[flipped.length - 30] = (flipped[flipped.length - 30] ?? 0) ^ 0xff;
+    const damaged = [flipped, frame.subarray(0, frame.length - 40), Buffer.concat([frame, Buffer.from('x')])];
+    for (const data of damaged) {
+      assert.equal(decompressKept(data, plaintext.length), undefined);
+      assert.ok(decompressKept(frame, plaintext.length)?.equals(plaintext));
+    }
+    assert.equal(decompressKept(frame, plaintext.length - 1), undefined);
+    assert.equal(decompressKept(frame, plaintext.length + 1), undefined);
+
+    // A large frame without its checksum fills the output like a whole one
+    // and is accepted. The context then starts over for the next frame.
+    assert.ok(decompressKept(frame.subarray(0, frame.length - 4), plaintext.length)?.equals(plaintext));
+    assert.ok(decompressKept(frame, plaintext.length)?.equals(plaintext));
   });
 
   it('reject damaged frames, then recover', async () => {

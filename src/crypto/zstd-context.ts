@@ -6,18 +6,21 @@
  * fresh zstd context on every call. On this project's 2-core VM, over 20,000
  * blobs of 256 B to 8 KiB, that took 24 µs per compressed blob and 32 µs per
  * decompressed one. With kept contexts it took 3.6 µs and 3.1 µs, and a
- * first backup of 50,000 small files took 4.4 s instead of 5.5 s.
+ * first backup of 50,000 small files took 4.4 s instead of 5.5 s. For large
+ * blobs, zstdDecompressSync with an output of exactly the plaintext's length
+ * also allocates a second output buffer that it never uses. A worker thread
+ * collects its garbage rarely, so in a database restore each worker held
+ * about 64 MiB of such buffers.
  *
  * Node.js has no public call that reuses a context synchronously, so this
- * module drives the stream's native handle the way zlib's own synchronous
- * functions do: `_handle.writeSync(flush, in, inOff, inLen, out, outOff,
- * outLen)`, which leaves the output and input space still free in
- * `_writeState`, and which destroys the stream when zstd reports an error.
- * The module checks that these exist and round-trip a sample before it
- * uses them; when they do not, and whenever a call ends in any state other
- * than one whole frame, the caller gets `undefined` and uses the public
- * one-shot functions, whose answer (a result or a corruption error) is
- * authoritative.
+ * module drives the stream's native handle as zlib's own synchronous
+ * functions do, with `_handle.writeSync(flush, in, inOff, inLen, out,
+ * outOff, outLen)`. The call leaves the free output and input space in
+ * `_writeState`, and a zstd error destroys the stream. The module checks
+ * that these exist and round-trip a sample before it uses them. When they do
+ * not, and whenever a call ends in any state other than one whole frame, the
+ * caller gets `undefined` and uses the public one-shot functions, whose
+ * result or corruption error is authoritative.
  */
 import { ZstdCompress, ZstdDecompress, constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 
@@ -37,15 +40,17 @@ interface ZstdStreamInternals {
   _writeState: Uint32Array;
   destroyed: boolean;
   destroy(): void;
+  reset(): void;
   on(event: 'error', listener: () => void): unknown;
 }
 
 type Engine = ZstdStreamInternals;
 
 /**
- * Size from which blobs use the one-shot functions, whose fixed cost is then
- * under 2% of the work. Every chunk but the last of a large file is at least
- * this long, so kept contexts serve small files and last chunks.
+ * Size from which blobs are compressed with the one-shot function, whose
+ * fixed cost is then under 2% of the work. Every chunk but the last of a
+ * large file is at least this long. Decompression keeps its context for all
+ * sizes, and this size decides how it checks the frame's end.
  */
 export const KEPT_CONTEXT_LIMIT = 512 * 1024;
 
@@ -136,21 +141,33 @@ function compressWithKept(plaintext: Uint8Array, params: ZstdParams): Buffer | u
 function decompressWithKept(data: Uint8Array, expectedLength: number): Buffer | undefined {
   const engine = takeDecompressor();
   if (engine?._handle == null) return undefined;
-  // One byte more than expected, so a whole frame leaves exactly one byte
-  // free. A frame cut short, even by only its checksum, then makes zstd
-  // report an unexpected end, and the context never stays inside a frame.
-  const out = Buffer.allocUnsafe(expectedLength + 1);
+  const small = expectedLength < KEPT_CONTEXT_LIMIT;
+  // A small blob gets one byte more than expected, so a whole frame leaves
+  // exactly one byte free, and a frame cut short, even by only its checksum,
+  // makes zstd report an unexpected end. A large blob gets exactly its length
+  // in a buffer of its own, which a worker transfers without a copy.
+  const out = small ? Buffer.allocUnsafe(expectedLength + 1) : Buffer.allocUnsafeSlow(expectedLength);
   if (!runFrame(engine, data, out)) {
     decompressor = undefined;
     return undefined;
   }
   const [outLeft, inLeft] = engine._writeState;
-  if (engine.destroyed || inLeft !== 0 || outLeft !== 1) {
+  if (engine.destroyed || inLeft !== 0 || outLeft !== (small ? 1 : 0)) {
     discard(engine);
     decompressor = undefined;
     return undefined;
   }
-  return out.subarray(0, expectedLength);
+  if (small) return out.subarray(0, expectedLength);
+  // A full output cannot tell a whole frame from one that lacks only its
+  // checksum, so the context starts over before the next frame.
+  // NOTE: such a frame is accepted. Its blob is still compared with its id.
+  try {
+    engine.reset();
+  } catch {
+    discard(engine);
+    decompressor = undefined;
+  }
+  return out;
 }
 
 /** Round-trips a sample both ways against the public functions, twice each. */
@@ -190,12 +207,12 @@ export function compressKept(plaintext: Uint8Array, params: ZstdParams): Buffer 
 }
 
 /**
- * Decompresses one frame whose plaintext length is known and under
- * KEPT_CONTEXT_LIMIT with this thread's kept context. Returns undefined when
- * the caller should use zstdDecompressSync, including for any damaged frame.
+ * Decompresses one frame whose plaintext length is known with this thread's
+ * kept context. Returns undefined when the caller should use
+ * zstdDecompressSync, including for any damaged frame.
  */
 export function decompressKept(data: Uint8Array, expectedLength: number): Buffer | undefined {
-  if (expectedLength >= KEPT_CONTEXT_LIMIT || !ready()) return undefined;
+  if (!ready()) return undefined;
   return decompressWithKept(data, expectedLength);
 }
 

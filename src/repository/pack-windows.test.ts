@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Backend, ByteRange, FileHandle } from '../backend/index.ts';
-import { NETWORK_WINDOW_BYTES, PackWindows } from './pack-windows.ts';
+import { NETWORK_WINDOW_BYTES, PackWindows, WINDOWS_KEPT } from './pack-windows.ts';
 
 const PACK = 'a'.repeat(64);
 
@@ -80,18 +80,18 @@ describe('PackWindows', () => {
     assert.equal(blob.buffer.byteLength, 100);
   });
 
-  it('frees dropped windows and keeps eight', async () => {
+  it('frees dropped windows, keeps the newest', async () => {
     const { backend, loads, returned } = fakeBackend(100_000, 1000);
     const windows = new PackWindows(backend);
-    for (let i = 0; i < 9; i++) await windows.read(PACK, i * 1000, 10, 90_000);
-    assert.equal(loads.length, 9);
-    // The first window was dropped for the ninth, and its buffer freed.
+    for (let i = 0; i <= WINDOWS_KEPT; i++) await windows.read(PACK, i * 1000, 10, 90_000);
+    assert.equal(loads.length, WINDOWS_KEPT + 1);
+    // The first window was dropped for the last one, and its buffer freed.
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(returned[0]!.buffer.byteLength, 0);
     assert.equal(returned[1]!.buffer.byteLength, 1000);
     await windows.read(PACK, 1010, 10, 90_000);
     await windows.read(PACK, 10, 10, 90_000);
-    assert.equal(loads.length, 10);
+    assert.equal(loads.length, WINDOWS_KEPT + 2);
   });
 
   it('reads again after a failed read', async () => {

@@ -17,7 +17,7 @@ import type { Id } from './types.ts';
 export const NETWORK_WINDOW_BYTES = 4 * 1024 * 1024;
 
 /** Windows kept, newest first; older ones are dropped. */
-const WINDOWS_KEPT = 8;
+export const WINDOWS_KEPT = 4;
 
 interface Window {
   packId: Id;
@@ -111,7 +111,6 @@ export class PackWindows {
 /** Frees a dropped window's buffer when the window owns its whole ArrayBuffer. */
 async function freeWindow(window: Window): Promise<void> {
   const data = await window.data.catch(() => undefined);
-  if (data !== undefined && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) {
-    releaseBuffer(data);
-  }
+  if (data === undefined || data.byteLength === 0) return;
+  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) releaseBuffer(data);
 }
