@@ -322,12 +322,15 @@ describe('restoreFiles on a damaged repository or a linked target', () => {
     await removeTempDir(root);
   });
 
-  it('restores the readable files and lists the damaged one', async () => {
-    const good = fileNode('good.txt');
+  /**
+   * Restores good.txt and bad.txt, whose blob fails after part of it was
+   * read, into `target`, and returns the report.
+   */
+  function restoreWithDamagedFile(target: string, force: boolean): Promise<RestoreReport> {
     const bad = fileNode('bad.txt');
     const reader = craftedReader([
       { path: ['bad.txt'], node: bad },
-      { path: ['good.txt'], node: good, data: 'good\n' },
+      { path: ['good.txt'], node: fileNode('good.txt'), data: 'good\n' },
     ]);
     const damaged: SnapshotReader = {
       ...reader,
@@ -341,22 +344,39 @@ describe('restoreFiles on a damaged repository or a linked target', () => {
         );
       },
     };
-    const target = join(root, 'damaged');
-    const report = await restoreFiles(
+    return restoreFiles(
       {
         reader: damaged,
         manifest: craftedManifest({ 'good.txt': sha256('good\n'), 'bad.txt': sha256('bad\n') }),
-        force: false,
+        force,
         logger: silentLogger,
         signal: new AbortController().signal,
         onEvent: () => {},
       },
       { targetDir: target },
     );
+  }
+
+  it('restores the readable files and lists the damaged one', async () => {
+    const target = join(root, 'damaged');
+    const report = await restoreWithDamagedFile(target, false);
     assert.equal(report.verified, false);
     assert.ok(report.differences.some((d) => d.startsWith('bad.txt could not be read')), report.differences.join('\n'));
     assert.equal(await readFile(join(target, 'good.txt'), 'utf8'), 'good\n');
     assert.equal(await exists(join(target, 'bad.txt')), false, 'the partial file was left in place');
+  });
+
+  it('keeps an existing file it cannot replace', async () => {
+    const target = join(root, 'damaged-forced');
+    await mkdir(target);
+    await writeFile(join(target, 'bad.txt'), 'the only good copy\n');
+    await writeFile(join(target, 'good.txt'), 'old\n');
+    const report = await restoreWithDamagedFile(target, true);
+    assert.equal(report.verified, false);
+    assert.ok(report.differences.some((d) => d.startsWith('bad.txt could not be read')), report.differences.join('\n'));
+    assert.equal(await readFile(join(target, 'bad.txt'), 'utf8'), 'the only good copy\n');
+    assert.equal(await readFile(join(target, 'good.txt'), 'utf8'), 'good\n');
+    assert.deepEqual((await readdir(target)).sort(), ['bad.txt', 'good.txt']);
   });
 
   it('restores into the folder a linked target points to', async () => {

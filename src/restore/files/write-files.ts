@@ -1,9 +1,8 @@
 /**
  * Writing of a restore's files, several at once. Each file is written and
  * hashed by `writeFile`. A file that a damaged or missing pack spoils is
- * removed and listed, and the others are still restored.
+ * listed and not written, and the others are still restored.
  */
-import { rm } from 'node:fs/promises';
 import type { FilesManifest } from '../../sources/types.ts';
 import { unreadableDifference } from '../checks.ts';
 import type { RestoreContext } from '../types.ts';
@@ -88,9 +87,8 @@ async function writeOne(
   } catch (err) {
     // A damaged or missing pack spoils the files that use it, not the
     // others: they are still restored, and each spoiled one is listed.
-    const unreadable = unreadableDifference(relative, err);
-    await rm(absolutePath, { force: true });
-    return { unreadable };
+    // writeFile has removed what it wrote and kept an entry it would replace.
+    return { unreadable: unreadableDifference(relative, err) };
   }
   ctx.onEvent({ type: 'item', source: ctx.manifest.name, item: relative, bytes: node.size ?? 0 });
   return { sha256 };

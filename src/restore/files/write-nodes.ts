@@ -9,7 +9,7 @@
  * on each call. Another process that swaps a folder for a link during the
  * restore can still redirect a write; the checks hold only for a quiet target.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import {
   chmod,
@@ -18,11 +18,13 @@ import {
   lutimes,
   mkdir,
   open,
+  rename,
   rm,
   symlink,
   unlink,
   type FileHandle,
 } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { utimesSeconds } from '../../snapshot/times.ts';
 import { BackupError, isBackupError } from '../../errors/index.ts';
 import type { OneBlobFile, SnapshotReader, TreeNode } from '../../snapshot/index.ts';
@@ -98,7 +100,54 @@ export async function writeFile(
   options: WriteOptions,
   hashChecked = false,
 ): Promise<string> {
-  if (options.force) await removeExisting(absolutePath);
+  // With force, a file is written beside the entry it replaces and renamed
+  // over it once complete, so a file that cannot be read from the repository
+  // leaves the entry as it was.
+  const existing = options.force ? await lstat(absolutePath).catch(ignoreMissing) : undefined;
+  if (existing === undefined) {
+    try {
+      return await writeNewFile(absolutePath, node, reader, options, hashChecked);
+    } catch (err) {
+      // A file that a damaged or missing blob spoiled is removed: the target
+      // had no entry of its name, so this call created it.
+      if (isBackupError(err, 'ERR_REPO_CORRUPT') || isBackupError(err, 'ERR_BACKEND_IO')) {
+        await unlink(absolutePath).catch(() => undefined);
+      }
+      throw err;
+    }
+  }
+  const temporary = join(dirname(absolutePath), `.bgapp-restore-${randomBytes(6).toString('hex')}`);
+  let sha256: string;
+  try {
+    sha256 = await writeNewFile(temporary, node, reader, options, hashChecked);
+  } catch (err) {
+    await unlink(temporary).catch(() => undefined);
+    throw err;
+  }
+  try {
+    if (existing.isDirectory()) await rm(absolutePath, { recursive: true, force: true });
+    await rename(temporary, absolutePath);
+  } catch (err) {
+    await unlink(temporary).catch(() => undefined);
+    throw writeFailed(absolutePath, err);
+  }
+  return sha256;
+}
+
+/** Returns undefined for a missing entry and raises any other lstat failure. */
+function ignoreMissing(err: unknown): undefined {
+  if (systemCode(err) === 'ENOENT') return undefined;
+  throw err;
+}
+
+/** Creates the file at `absolutePath`, which must not exist, and writes the node's contents. */
+async function writeNewFile(
+  absolutePath: string,
+  node: TreeNode,
+  reader: SnapshotReader,
+  options: WriteOptions,
+  hashChecked: boolean,
+): Promise<string> {
   const oneBlobId = await writeOneBlob(absolutePath, node, options);
   if (oneBlobId !== undefined) return oneBlobId;
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
