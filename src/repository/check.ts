@@ -295,7 +295,9 @@ async function checkSnapshots(
   const seen = new Set<Id>();
   let entries;
   try {
-    entries = await readAllSnapshots(ctx.backend, ctx.key);
+    entries = await readAllSnapshots(ctx.backend, ctx.key, (id, err) => {
+      report.errors.push({ file: `snapshots/${id}`, message: err.message });
+    });
   } catch (err) {
     report.errors.push({ file: 'snapshots', message: errorMessage(err) });
     return;

@@ -5,9 +5,33 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { LocalBackend } from '../backend/index.ts';
+import { masterKeyFromBytes } from '../crypto/index.ts';
 import { isBackupError } from '../errors/index.ts';
+import { silentLogger } from '../log/index.ts';
 import { Repository } from './repository.ts';
+import { readAllSnapshots } from './snapshots.ts';
 import { MIN_KDF_TARGET, TEST_PASSWORD, restic, resticOk, tempFolder, writeFlatSnapshot } from './test-helpers.ts';
+
+describe('Repository snapshots', () => {
+  it('leaves out an unreadable snapshot file', async () => {
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (_fields: object, message?: string) => void warnings.push(message ?? '') };
+    const backend = new LocalBackend(join(newFolder(), 'repo'));
+    const repo = await Repository.init(backend, TEST_PASSWORD, { ...MIN_KDF_TARGET, logger });
+    const damagedId = await writeFlatSnapshot(repo, { 'a.txt': Buffer.from('first') });
+    const keptId = await writeFlatSnapshot(repo, { 'a.txt': Buffer.from('second') });
+    const file = join(backend.location, 'snapshots', damagedId);
+    const bytes = readFileSync(file);
+    bytes.writeUInt8(bytes.readUInt8(bytes.length >> 1) ^ 1, bytes.length >> 1);
+    writeFileSync(file, bytes);
+
+    assert.deepEqual((await repo.listSnapshots()).map((e) => e.id), [keptId]);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', new RegExp(`snapshots/${damagedId} cannot be read.*left out`));
+    const key = masterKeyFromBytes(repo.masterKeyBytes());
+    await assert.rejects(readAllSnapshots(backend, key), (err) => isBackupError(err, 'ERR_REPO_CORRUPT'));
+  });
+});
 
 const folders: string[] = [];
 after(async () => {

@@ -270,9 +270,17 @@ export class Repository {
     return writeSnapshot(this.backend, this.key, snapshot);
   }
 
-  /** Loads every snapshot, oldest first. */
+  /**
+   * Loads every snapshot, oldest first. A snapshot file that cannot be read
+   * is logged as a warning and left out, as restic's listing does.
+   */
   async listSnapshots(): Promise<SnapshotEntry[]> {
-    return readAllSnapshots(this.backend, this.key);
+    return readAllSnapshots(this.backend, this.key, (id, err) => {
+      this.logger.warn(
+        { kind: 'unreadable-snapshot' },
+        `${err.message}; it is left out, and the other snapshots are used. Run \`bgapp-backup check\` to list what else is damaged`,
+      );
+    });
   }
 
   /** Finds a snapshot by full id, unique id prefix or `latest`, optionally among those with a tag. */

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { Backend } from '../backend/index.ts';
 import { openUnpacked, sealUnpacked, type MasterKey } from '../crypto/index.ts';
-import { BackupError, errorMessage } from '../errors/index.ts';
+import { BackupError, errorMessage, isBackupError } from '../errors/index.ts';
 import { isId } from './ids.ts';
 import type { Id, SnapshotEntry, SnapshotJson } from './types.ts';
 
@@ -42,12 +42,25 @@ export async function readSnapshot(
   }
 }
 
-/** Loads every snapshot whose file name is an id, oldest first. */
-export async function readAllSnapshots(backend: Backend, key: MasterKey): Promise<SnapshotEntry[]> {
+/**
+ * Loads every snapshot whose file name is an id, oldest first. A snapshot
+ * file that cannot be decrypted or parsed fails the call, unless
+ * `onUnreadable` is given: then the error goes there and the file is left out.
+ */
+export async function readAllSnapshots(
+  backend: Backend,
+  key: MasterKey,
+  onUnreadable?: (id: Id, err: BackupError) => void,
+): Promise<SnapshotEntry[]> {
   const entries: SnapshotEntry[] = [];
   for (const { name } of await backend.list('snapshots')) {
     if (!isId(name)) continue;
-    entries.push({ id: name, snapshot: await readSnapshot(backend, key, name) });
+    try {
+      entries.push({ id: name, snapshot: await readSnapshot(backend, key, name) });
+    } catch (err) {
+      if (onUnreadable === undefined || !isBackupError(err, 'ERR_REPO_CORRUPT')) throw err;
+      onUnreadable(name, err);
+    }
   }
   return entries.sort((a, b) => Date.parse(a.snapshot.time) - Date.parse(b.snapshot.time));
 }
