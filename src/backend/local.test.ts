@@ -58,6 +58,19 @@ describe('LocalBackend', () => {
     await rm(root, { recursive: true });
   });
 
+  it('names a pack cut short as damaged', async () => {
+    const backend = new LocalBackend(join(tempFolder(), 'repo'));
+    await backend.create();
+    const pack = { type: 'data' as const, name: 'cd'.repeat(32) };
+    await backend.save(pack, Buffer.alloc(100));
+    await assert.rejects(backend.load(pack, { offset: 90, length: 20 }), (err) => {
+      assert.ok(isBackupError(err, 'ERR_BACKEND_IO'));
+      assert.match(err.message, /shorter than 110 bytes, so it was cut short or damaged/);
+      assert.doesNotMatch(err.message, /writable/);
+      return true;
+    });
+  });
+
   it('rejects save when the folder is missing', async () => {
     const root = tempFolder();
     const missing = join(root, 'no-such-folder');

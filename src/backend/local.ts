@@ -83,13 +83,13 @@ export class LocalBackend implements Backend {
   async load(handle: FileHandle, range?: ByteRange): Promise<Buffer> {
     const path = this.pathOf(handle);
     if (handle.type === 'data' && range) {
-      return this.wrap('read', path, () => this.packs.use(path, (file) => readRange(file, range)));
+      return this.wrap('read', path, () => this.packs.use(path, (file) => readRange(file, range, path)));
     }
     return this.wrap('read', path, async () => {
       const file = await open(path, 'r');
       try {
         if (!range) return await file.readFile();
-        return await readRange(file, range);
+        return await readRange(file, range, path);
       } finally {
         await file.close();
       }
@@ -256,12 +256,18 @@ function wrapIo(action: string, path: string, err: unknown): BackupError {
   );
 }
 
-async function readRange(file: NodeFileHandle, range: ByteRange): Promise<Buffer> {
+async function readRange(file: NodeFileHandle, range: ByteRange, path: string): Promise<Buffer> {
   const buffer = Buffer.allocUnsafeSlow(range.length);
   let done = 0;
   while (done < range.length) {
     const { bytesRead } = await file.read(buffer, done, range.length - done, range.offset + done);
-    if (bytesRead === 0) throw new Error(`file ends before byte ${range.offset + range.length}`);
+    if (bytesRead === 0) {
+      // The folder is readable, so the usual hint about its path does not apply.
+      throw new BackupError(
+        'ERR_BACKEND_IO',
+        `failed to read ${path}: the file is shorter than ${range.offset + range.length} bytes, so it was cut short or damaged`,
+      );
+    }
     done += bytesRead;
   }
   return buffer;
