@@ -68,6 +68,19 @@ describe('Repository check', () => {
     assert.notEqual(restic(repo.backend.location, ['check']).status, 0);
   });
 
+  it('reports a cut header without a check hint', async () => {
+    const repo = await repoWithSnapshot('cut-header');
+    const pack = largestPack(repo.backend.location);
+    const full = join(repo.backend.location, pack);
+    truncateSync(full, statSync(full).size - 5);
+
+    const report = await repo.check();
+    const message = report.errors[0]?.message ?? '';
+    assert.match(message, /pack header length \d+ does not fit the pack size/);
+    assert.equal(message.split(pack.split('/').at(-1) ?? '').length, 2, message);
+    assert.doesNotMatch(message, /run `bgapp-backup check`/);
+  });
+
   it('reports a damaged blob only with read-data', async () => {
     const repo = await repoWithSnapshot('damaged');
     const pack = largestPack(repo.backend.location);

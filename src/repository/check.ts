@@ -8,7 +8,7 @@ import { errorMessage } from '../errors/index.ts';
 import type { ProgressListener } from '../log/index.ts';
 import { isId } from './ids.ts';
 import { loadMasterIndex, type MasterIndex } from './master-index.ts';
-import { decodeHeader, headerStart, type PackedBlob } from './pack.ts';
+import { PackFormatError, decodeHeader, headerStart, type PackedBlob } from './pack.ts';
 import { PackVerifyPool, type SegmentBlob } from './pack-verify-pool.ts';
 import { readAllSnapshots } from './snapshots.ts';
 import type { BlobType, CheckProblem, CheckReport, Id } from './types.ts';
@@ -174,7 +174,8 @@ async function checkPack(
     }
     if (pool) return await checkPackData(ctx, pool, packId, header, fail);
   } catch (err) {
-    return fail(errorMessage(err));
+    // The check names the pack itself, and is the command the error's hint recommends.
+    return fail(err instanceof PackFormatError ? err.detail : errorMessage(err));
   }
   return undefined;
 }

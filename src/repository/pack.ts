@@ -88,9 +88,16 @@ export function headerStart(tail: Buffer, packSize: number, packName: string): n
   return start;
 }
 
+/** Error for a pack whose header cannot be read. `detail` describes the damage without naming the pack. */
+export class PackFormatError extends BackupError {
+  readonly detail: string;
+
+  constructor(packName: string, detail: string) {
+    super('ERR_REPO_CORRUPT', `pack ${packName}: ${detail}; run \`bgapp-backup check\` to find damaged packs`);
+    this.detail = detail;
+  }
+}
+
 function corrupt(packName: string, detail: string): BackupError {
-  return new BackupError(
-    'ERR_REPO_CORRUPT',
-    `pack ${packName}: ${detail}; run \`bgapp-backup check\` to find damaged packs`,
-  );
+  return new PackFormatError(packName, detail);
 }
