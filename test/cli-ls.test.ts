@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CLI_PATH, runCliOk } from './support/cli.ts';
+import { CLI_PATH, runCli, runCliOk } from './support/cli.ts';
 import { filesSourceConfig, writeConfigFile } from './support/stack-config.ts';
 
 describe('ls output', () => {
@@ -46,6 +46,16 @@ describe('ls output', () => {
       json.nodes.some((node) => node.path === '/files/many/two\nlines\\.txt'),
       'JSON keeps the name',
     );
+  });
+
+  it('restore rejects an option no source uses', async () => {
+    const target = join(base, 'restored');
+    const result = await runCli(
+      ['restore', 'latest', '--target-dir', target, '--target-url', 'postgres://127.0.0.1/geo'],
+      env,
+    );
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--target-url applies to postgres sources, and this restore has none: it restores many \(files\)/);
   });
 
   it('ends ls quietly when the reader stops early', () => {

@@ -130,7 +130,32 @@ function planTasks(
       'nothing to restore: give a target (--target-url, --target-bucket or --target-endpoint, --target-dir)',
     );
   }
+  rejectUnusedOptions(tasks, flags);
   return tasks;
+}
+
+/** Source type that each restore option applies to. */
+const OPTION_TYPES = {
+  'target-url': 'postgres',
+  table: 'postgres',
+  jobs: 'postgres',
+  bucket: 's3',
+  'target-bucket': 's3',
+  'target-endpoint': 's3',
+  'target-dir': 'files',
+} as const;
+
+/** Rejects an option given for a source type that no task restores, which would be ignored. */
+function rejectUnusedOptions(tasks: readonly RestoreTask[], flags: RestoreFlags): void {
+  const types = new Set(tasks.map((t) => t.manifest.type));
+  for (const [option, type] of Object.entries(OPTION_TYPES)) {
+    if (flags[option as keyof typeof OPTION_TYPES] === undefined || types.has(type)) continue;
+    const restored = tasks.map((t) => `${t.manifest.name} (${t.manifest.type})`).join(', ');
+    throw new BackupError(
+      'ERR_USAGE',
+      `--${option} applies to ${type} sources, and this restore has none: it restores ${restored}`,
+    );
+  }
 }
 
 function missingTargetMessage(manifest: SourceManifest): string {
