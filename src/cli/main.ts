@@ -3,10 +3,10 @@
  * runs one command, maps errors to exit codes, and turns SIGINT and SIGTERM
  * into a clean stop that releases the repository lock.
  */
-import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { BackupError, errorMessage, isBackupError } from '../errors/index.ts';
+import { TOOL_VERSION } from '../job/version.ts';
 import type { CommandContext, GlobalOptions } from './context.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, EXIT_WARNINGS, exitCodeFor } from './exit-codes.ts';
 import { ProgressLine, createCliLogger } from './output.ts';
@@ -44,12 +44,6 @@ The repository password comes from BGAPP_BACKUP_PASSWORD, BGAPP_BACKUP_PASSWORD_
 or the config's repository.password_file. Exit codes: 0 success, 1 failure,
 2 invalid command line or config, 3 finished with warnings (for status: files not
 in the cloud yet).`;
-
-/** Returns the version in the project's package.json. */
-function packageVersion(): string {
-  const json = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
-  return (JSON.parse(json) as { version: string }).version;
-}
 
 /** Time a stopped command gets to release its lock before the process exits anyway. */
 const STOP_GRACE_MILLIS = 8000;
@@ -132,7 +126,7 @@ export async function main(argv: string[]): Promise<number> {
     const parsed = parseCommandLine(argv);
     const [command, ...rest] = parsed.positionals;
     if (parsed.values.version) {
-      process.stdout.write(`bgapp-backup ${packageVersion()}\n`);
+      process.stdout.write(`bgapp-backup ${TOOL_VERSION}\n`);
       return EXIT_OK;
     }
     if (parsed.values.help || !command) {

@@ -80,6 +80,7 @@ function internals(stream: unknown): Engine | undefined {
   return engine as Engine;
 }
 
+/** Destroys an engine, so that the next take makes a new one. */
 function discard(engine: Engine | undefined): void {
   if (engine && !engine.destroyed) engine.destroy();
 }
@@ -87,7 +88,6 @@ function discard(engine: Engine | undefined): void {
 function takeCompressor(params: ZstdParams): Engine | undefined {
   if (params !== compressParams) {
     discard(compressor);
-    compressor = undefined;
     compressParams = params;
   }
   if (compressor === undefined || compressor.destroyed) {
@@ -122,17 +122,13 @@ function compressWithKept(plaintext: Uint8Array, params: ZstdParams): Buffer | u
   if (engine?._handle == null) return undefined;
   const capacity = compressBound(plaintext.length);
   const out = Buffer.allocUnsafe(capacity);
-  if (!runFrame(engine, plaintext, out)) {
-    compressor = undefined;
-    return undefined;
-  }
+  if (!runFrame(engine, plaintext, out)) return undefined;
   const outLeft = engine._writeState[0] ?? 0;
   const inLeft = engine._writeState[1];
   // The output has room for zstd's worst case, so a whole frame leaves space
   // free and no input behind. Any other result is not trusted.
   if (engine.destroyed || inLeft !== 0 || outLeft === 0) {
     discard(engine);
-    compressor = undefined;
     return undefined;
   }
   return out.subarray(0, capacity - outLeft);
@@ -147,14 +143,10 @@ function decompressWithKept(data: Uint8Array, expectedLength: number): Buffer | 
   // makes zstd report an unexpected end. A large blob gets exactly its length
   // in a buffer of its own, which a worker transfers without a copy.
   const out = small ? Buffer.allocUnsafe(expectedLength + 1) : Buffer.allocUnsafeSlow(expectedLength);
-  if (!runFrame(engine, data, out)) {
-    decompressor = undefined;
-    return undefined;
-  }
+  if (!runFrame(engine, data, out)) return undefined;
   const [outLeft, inLeft] = engine._writeState;
   if (engine.destroyed || inLeft !== 0 || outLeft !== (small ? 1 : 0)) {
     discard(engine);
-    decompressor = undefined;
     return undefined;
   }
   if (small) return out.subarray(0, expectedLength);
@@ -165,7 +157,6 @@ function decompressWithKept(data: Uint8Array, expectedLength: number): Buffer | 
     engine.reset();
   } catch {
     discard(engine);
-    decompressor = undefined;
   }
   return out;
 }

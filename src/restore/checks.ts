@@ -19,13 +19,18 @@ export function treeSha256(node: Pick<TreeNode, 'size' | 'content'>): string | u
   return undefined;
 }
 
+/** Tells whether `err` is a failure to read or open data from the repository. */
+export function isRepositoryReadError(err: unknown): boolean {
+  return isBackupError(err, 'ERR_REPO_CORRUPT') || isBackupError(err, 'ERR_BACKEND_IO');
+}
+
 /**
  * Returns the difference to list for `name`, a file or object whose blobs
  * could not be read from the repository, with the check to run. Raises
  * `err` when it is any other failure.
  */
 export function unreadableDifference(name: string, err: unknown): string {
-  if (!isBackupError(err, 'ERR_REPO_CORRUPT') && !isBackupError(err, 'ERR_BACKEND_IO')) throw err;
+  if (!isRepositoryReadError(err)) throw err;
   // Repository errors name the check to run; other errors get the hint here.
   const message = errorMessage(err);
   const hint = message.includes('check --read-data') ? '' : '; run `bgapp-backup check --read-data`';

@@ -11,7 +11,7 @@ import type { BackupJobResult, SnapshotSession } from '../../job/backup.ts';
 import { createSources } from '../../job/sources.ts';
 import { TOOL_VERSION } from '../../job/version.ts';
 import { findOneDriveFolder, writePlainCopies } from '../../onedrive/index.ts';
-import type { LockHandle, Repository } from '../../repository/index.ts';
+import type { LockHandle, Repository, SnapshotEntry } from '../../repository/index.ts';
 import type { Source } from '../../sources/index.ts';
 import { loadCommandConfig, openRepositoryWith } from '../context.ts';
 import type { CommandContext } from '../context.ts';
@@ -34,8 +34,10 @@ export async function runBackupCommand(ctx: CommandContext, only: string[]): Pro
       async open() {
         repo = await openRepositoryWith(ctx, config, password);
         lock = await lockForBackup(ctx, repo);
-        await warnWhenSpaceLow(ctx, repo);
-        const parentId = await findParent(repo, sources, config.backup.hostname ?? osHostname());
+        // Read once: every snapshot file is decrypted, and a damaged one is reported once.
+        const snapshots = await repo.listSnapshots();
+        await warnWhenSpaceLow(ctx, repo, snapshots);
+        const parentId = findParent(snapshots, sources, config.backup.hostname ?? osHostname());
         if (parentId !== undefined) ctx.logger.info({ parent: parentId }, 'using parent snapshot');
         return {
           session: openSession(repo, ctx, config),
@@ -100,8 +102,12 @@ async function lockForBackup(ctx: CommandContext, repo: Repository): Promise<Loc
  * Warns when the drive (Graph) or file system (folder) has less free space
  * than the newest snapshot added, read from its restic-style summary.
  */
-async function warnWhenSpaceLow(ctx: CommandContext, repo: Repository): Promise<void> {
-  const newest = (await repo.listSnapshots()).at(-1);
+async function warnWhenSpaceLow(
+  ctx: CommandContext,
+  repo: Repository,
+  snapshots: readonly SnapshotEntry[],
+): Promise<void> {
+  const newest = snapshots.at(-1);
   const summary = newest?.snapshot.summary as { data_added_packed?: unknown } | undefined;
   const lastAdded = typeof summary?.data_added_packed === 'number' ? summary.data_added_packed : 0;
   if (lastAdded === 0) return;
@@ -136,16 +142,17 @@ function openSession(repo: Repository, ctx: CommandContext, config: Config): Sna
 }
 
 /**
- * Returns the id of the newest snapshot of `hostname` that is tagged with
- * every source of this run, the parent whose unchanged items are not read again.
+ * Returns the id of the newest of `snapshots` (oldest first) that is of
+ * `hostname` and tagged with every source of this run: the parent whose
+ * unchanged items are not read again.
  */
-async function findParent(
-  repo: Repository,
+function findParent(
+  snapshots: readonly SnapshotEntry[],
   sources: readonly Source[],
   hostname: string,
-): Promise<string | undefined> {
+): string | undefined {
   const tags = sources.map(sourceTag);
-  const candidates = (await repo.listSnapshots()).filter(
+  const candidates = snapshots.filter(
     ({ snapshot }) =>
       snapshot.hostname === hostname && tags.every((tag) => snapshot.tags?.includes(tag)),
   );

@@ -27,6 +27,7 @@ import {
 import { dirname, join } from 'node:path';
 import { utimesSeconds } from '../../snapshot/times.ts';
 import { BackupError, isBackupError } from '../../errors/index.ts';
+import { isRepositoryReadError } from '../checks.ts';
 import type { OneBlobFile, SnapshotReader, TreeNode } from '../../snapshot/index.ts';
 
 /** Options for writing the nodes of one restore. */
@@ -110,9 +111,7 @@ export async function writeFile(
     } catch (err) {
       // A file that a damaged or missing blob spoiled is removed: the target
       // had no entry of its name, so this call created it.
-      if (isBackupError(err, 'ERR_REPO_CORRUPT') || isBackupError(err, 'ERR_BACKEND_IO')) {
-        await unlink(absolutePath).catch(() => undefined);
-      }
+      if (isRepositoryReadError(err)) await unlink(absolutePath).catch(() => undefined);
       throw err;
     }
   }
