@@ -18,7 +18,7 @@ const params = {
   [constants.ZSTD_c_checksumFlag]: 1,
 };
 
-/** Text-like and random blobs of many sizes, in a fixed order. */
+/** Returns text-like and random blobs of many sizes, in a fixed order. */
 function blobs(): Buffer[] {
   const out: Buffer[] = [Buffer.alloc(0)];
   for (let i = 0; i < 300; i++) {
@@ -125,7 +125,7 @@ describe('kept zstd contexts', () => {
     assert.equal(decompressKept(frame, plaintext.length - 1), undefined);
     assert.equal(decompressKept(frame, plaintext.length + 1), undefined);
     assert.deepEqual(decompressKept(frame, plaintext.length), plaintext);
-    // zstd's errors are emitted on a later turn; none may reach the process.
+    // zstd emits its errors on a later turn, and none may reach the process.
     await turn();
     await turn();
   });
